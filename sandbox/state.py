@@ -1,0 +1,149 @@
+"""The sandbox's persistent state: services, revisions, traffic, tags, ports.
+
+Everything lives in ``HOME/state.json``, rewritten atomically (temporary file,
+``fsync``, ``os.replace``) after every change, so that ``down``/``up`` keeps
+traffic, etags and URLs. Plain dataclasses; the JSON form is their ``asdict``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "DEFAULT_REGION",
+    "TrafficEntry",
+    "RevisionState",
+    "ServiceState",
+    "SandboxState",
+    "load_state",
+    "save_state",
+]
+
+DEFAULT_PROJECT = "sandbox-project"
+DEFAULT_REGION = "europe-west1"
+LATEST = "LATEST"
+REVISION = "REVISION"
+
+
+@dataclass
+class TrafficEntry:
+    """One traffic target: ``type`` is ``LATEST`` or ``REVISION``; a tag-only entry has 0 %."""
+
+    type: str
+    revision: str = ""
+    percent: int = 0
+    tag: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrafficEntry:
+        return cls(
+            type=str(data.get("type", REVISION)),
+            revision=str(data.get("revision", "")),
+            percent=int(data.get("percent", 0)),
+            tag=str(data.get("tag", "")),
+        )
+
+
+@dataclass
+class RevisionState:
+    """A revision and the process that serves it."""
+
+    name: str
+    service: str
+    number: int
+    create_time: float
+    faults: list[str] = field(default_factory=list)
+    port: int = 0
+    ready: bool = False
+    reason: str = ""
+    message: str = ""
+    forced_not_ready: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RevisionState:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class ServiceState:
+    """A service: the traffic asked for (``traffic``) and the traffic in force (``traffic_status``)."""
+
+    name: str
+    create_time: float
+    update_time: float
+    port: int
+    etag: str
+    generation: int = 1
+    next_revision: int = 1
+    traffic: list[TrafficEntry] = field(default_factory=list)
+    traffic_status: list[TrafficEntry] = field(default_factory=list)
+    tag_ports: dict[str, int] = field(default_factory=dict)
+    latest_created_revision: str = ""
+    latest_ready_revision: str = ""
+    reconciling: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceState:
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["traffic"] = [TrafficEntry.from_dict(t) for t in data.get("traffic", [])]
+        values["traffic_status"] = [TrafficEntry.from_dict(t) for t in data.get("traffic_status", [])]
+        values["tag_ports"] = {str(k): int(v) for k, v in data.get("tag_ports", {}).items()}
+        return cls(**values)
+
+
+@dataclass
+class SandboxState:
+    """The whole sandbox: project, region, the daemon's ports, services and revisions."""
+
+    project: str = DEFAULT_PROJECT
+    region: str = DEFAULT_REGION
+    api_port: int = 0
+    monitoring_port: int = 0
+    services: dict[str, ServiceState] = field(default_factory=dict)
+    revisions: dict[str, RevisionState] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SandboxState:
+        return cls(
+            project=str(data.get("project", DEFAULT_PROJECT)),
+            region=str(data.get("region", DEFAULT_REGION)),
+            api_port=int(data.get("api_port", 0)),
+            monitoring_port=int(data.get("monitoring_port", 0)),
+            services={k: ServiceState.from_dict(v) for k, v in data.get("services", {}).items()},
+            revisions={k: RevisionState.from_dict(v) for k, v in data.get("revisions", {}).items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def revisions_of(self, service: str) -> list[RevisionState]:
+        """The service's revisions, oldest first."""
+        return sorted((r for r in self.revisions.values() if r.service == service), key=lambda r: r.number)
+
+
+def load_state(path: Path) -> SandboxState:
+    """Read ``state.json``; a missing file is an empty sandbox."""
+    if not path.exists():
+        return SandboxState()
+    return SandboxState.from_dict(json.loads(path.read_text()))
+
+
+def save_state(path: Path, state: SandboxState) -> None:
+    """Write ``state.json`` atomically: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(state.to_dict(), f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
