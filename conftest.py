@@ -1,0 +1,36 @@
+"""The suite's fixtures: the revision under test (``target``) and the checklist.
+
+Options, settings and parametrization live in :mod:`revgate_support.plugin`;
+this file registers the plugins and holds the fixtures every test folder uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from revgate_support.checklist import Checklist
+from revgate_support.plugin import settings_of
+from revgate_support.settings import Settings
+from revgate_support.target import Target
+
+pytest_plugins = ["revgate_support.plugin"]
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def checklist(settings: Settings) -> Checklist:
+    return settings.checklist
+
+
+@pytest.fixture(scope="session")
+def target(settings: Settings) -> Iterator[Target]:
+    """The revision under test: URL, auth headers, and one HTTP client for the session."""
+    tgt = Target(settings=settings)
+    yield tgt
+    tgt.close()
