@@ -15,6 +15,7 @@ from sandbox.state import LATEST, REVISION, RevisionState, TrafficEntry
 
 __all__ = [
     "TrafficError",
+    "validate_tag",
     "validate_traffic",
     "resolve_traffic",
     "split",
@@ -34,6 +35,14 @@ class TrafficError(ValueError):
 
 def _short(revision: str) -> str:
     return revision.rsplit("/", 1)[-1]
+
+
+def validate_tag(tag: str) -> None:
+    """Raise :class:`TrafficError` unless ``tag`` is a valid Cloud Run tag."""
+    if not _TAG.match(tag):
+        raise TrafficError(
+            f"tag {tag!r} is invalid: lowercase letters, digits and dashes, starting with a letter"
+        )
 
 
 def validate_traffic(
@@ -69,10 +78,7 @@ def validate_traffic(
         elif entry.percent > 0 and not has_ready:
             raise TrafficError(f"service {service!r} has no Ready revision for the LATEST traffic target")
         if entry.tag:
-            if not _TAG.match(entry.tag):
-                raise TrafficError(
-                    f"tag {entry.tag!r} is invalid: lowercase letters, digits and dashes, starting with a letter"
-                )
+            validate_tag(entry.tag)
             if entry.tag in tags:
                 raise TrafficError(f"tag {entry.tag!r} is used by more than one traffic target")
             tags.add(entry.tag)
@@ -111,14 +117,26 @@ def _tag_entries(entries: list[TrafficEntry], *, drop: frozenset[str] = frozense
 
 
 def traffic_after_deploy(
-    entries: list[TrafficEntry], *, revision: str, tag: str | None, route: bool
+    entries: list[TrafficEntry], *, revision: str, tag: str | None, route: bool, pinned_latest: str | None = None
 ) -> list[TrafficEntry]:
-    """Like ``gcloud run deploy``: ``LATEST`` 100 % (unless ``route`` is false) plus the tag entries."""
+    """Like ``gcloud run deploy``: ``LATEST`` 100 % plus the tag entries.
+
+    With ``route`` false (``--no-traffic``, or a revision that never became
+    Ready) the split stays as it was; ``LATEST`` entries are pinned to
+    ``pinned_latest`` (the previous latest Ready revision) so they do not follow
+    the new revision, as gcloud does.
+    """
     drop = frozenset([tag]) if tag else frozenset()
     if route:
         result = [TrafficEntry(type=LATEST, percent=100), *_tag_entries(entries, drop=drop)]
     else:
-        result = [e for e in entries if not (e.tag and e.tag in drop)]
+        result = []
+        for e in entries:
+            if e.tag and e.tag in drop:
+                continue
+            if e.type == LATEST and pinned_latest:
+                e = TrafficEntry(type=REVISION, revision=pinned_latest, percent=e.percent, tag=e.tag)
+            result.append(e)
     if tag:
         result.append(TrafficEntry(type=REVISION, revision=revision, percent=0, tag=tag))
     return result

@@ -1,0 +1,183 @@
+"""The fake Cloud Run Admin API v2 and ``google.longrunning.Operations``, as gRPC generic handlers.
+
+Served over the real proto messages, so the real ``google-cloud-run`` clients
+talk to it unchanged:
+
+- ``google.cloud.run.v2.Services``: GetService, ListServices, UpdateService
+  (traffic only; answers a ``google.longrunning.Operation`` whose ``metadata``
+  and, once done, ``response`` pack the ``Service``);
+- ``google.cloud.run.v2.Revisions``: GetRevision, ListRevisions (newest first);
+- ``google.longrunning.Operations``: GetOperation.
+
+Status codes as Cloud Run: NOT_FOUND (unknown project, location, service,
+revision, operation), ABORTED (stale etag), INVALID_ARGUMENT (bad traffic).
+Every call is counted and may fail with an injected fault (:mod:`sandbox.calls`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.cloud import run_v2
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2
+
+from sandbox.calls import CallLog
+from sandbox.convert import from_traffic_targets, to_revision, to_service
+from sandbox.core import EtagMismatch, NotFound, Operation, SandboxCore
+from sandbox.traffic import TrafficError
+
+__all__ = ["admin_handlers"]
+
+
+class _Names:
+    """Parses resource names and checks project and location against the sandbox's."""
+
+    def __init__(self, core: SandboxCore) -> None:
+        self.core = core
+
+    def _check(self, parts: list[str], name: str) -> None:
+        if len(parts) < 4 or parts[0] != "projects" or parts[2] != "locations":
+            raise ValueError(f"malformed resource name {name!r}: expected projects/PROJECT/locations/LOCATION/...")
+        if parts[1] != self.core.state.project:
+            raise NotFound(f"project {parts[1]!r} not found (the sandbox serves {self.core.state.project!r})")
+        if parts[3] != self.core.state.region:
+            raise NotFound(f"location {parts[3]!r} not found (the sandbox serves {self.core.state.region!r})")
+
+    def location(self, name: str) -> None:
+        parts = name.split("/")
+        self._check(parts, name)
+        if len(parts) != 4:
+            raise ValueError(f"malformed parent {name!r}: expected projects/PROJECT/locations/LOCATION")
+
+    def service(self, name: str) -> str:
+        parts = name.split("/")
+        self._check(parts, name)
+        if len(parts) != 6 or parts[4] != "services" or not parts[5]:
+            raise ValueError(f"malformed service name {name!r}: expected projects/P/locations/L/services/S")
+        return parts[5]
+
+    def revision(self, name: str) -> tuple[str, str]:
+        parts = name.split("/")
+        self._check(parts, name)
+        if len(parts) != 8 or parts[4] != "services" or parts[6] != "revisions":
+            raise ValueError(f"malformed revision name {name!r}: expected projects/P/locations/L/services/S/revisions/R")
+        return parts[5], parts[7]
+
+
+def _pack(service: run_v2.Service) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(run_v2.Service.pb(service))
+    return packed
+
+
+def _operation(core: SandboxCore, op: Operation) -> operations_pb2.Operation:
+    with core.lock:
+        service = to_service(core.state, op.snapshot)
+    message = operations_pb2.Operation(name=op.name, done=op.done, metadata=_pack(service))
+    if op.done:
+        message.response.CopyFrom(_pack(service))
+    return message
+
+
+def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHandler]:
+    """The generic handlers for Services, Revisions and Operations."""
+    names = _Names(core)
+
+    def rpc(
+        method: str,
+        fn: Callable[[Any], Any],
+        request_type: Any,
+        serialize: Callable[[Any], bytes],
+        *,
+        validate_only: Callable[[Any], bool] = lambda request: False,
+    ) -> grpc.RpcMethodHandler:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            fault = calls.record(method, validate_only=validate_only(request))
+            if fault is not None:
+                context.abort(fault, f"injected fault: {method} answers {fault.name}")
+            try:
+                return fn(request)
+            except NotFound as exc:
+                error: tuple[grpc.StatusCode, str] = (grpc.StatusCode.NOT_FOUND, str(exc))
+            except EtagMismatch as exc:
+                error = (grpc.StatusCode.ABORTED, str(exc))
+            except (TrafficError, ValueError) as exc:
+                error = (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            context.abort(*error)
+
+        deserialize = request_type.deserialize if hasattr(request_type, "deserialize") else request_type.FromString
+        return grpc.unary_unary_rpc_method_handler(handle, request_deserializer=deserialize, response_serializer=serialize)
+
+    def get_service(request: run_v2.GetServiceRequest) -> run_v2.Service:
+        svc = core.service(names.service(request.name))
+        with core.lock:
+            return to_service(core.state, svc)
+
+    def list_services(request: run_v2.ListServicesRequest) -> run_v2.ListServicesResponse:
+        names.location(request.parent)
+        with core.lock:
+            services = [to_service(core.state, s) for _, s in sorted(core.state.services.items())]
+        return run_v2.ListServicesResponse(services=services)
+
+    def update_service(request: run_v2.UpdateServiceRequest) -> operations_pb2.Operation:
+        service = names.service(request.service.name)
+        traffic = from_traffic_targets(list(request.service.traffic))
+        _, op = core.update_traffic(
+            service, traffic, etag=request.service.etag, validate_only=request.validate_only
+        )
+        return _operation(core, op)
+
+    def get_revision(request: run_v2.GetRevisionRequest) -> run_v2.Revision:
+        service, revision = names.revision(request.name)
+        core.service(service)
+        rev = core.revision(revision, service=service)
+        with core.lock:
+            return to_revision(core.state, rev)
+
+    def list_revisions(request: run_v2.ListRevisionsRequest) -> run_v2.ListRevisionsResponse:
+        service = names.service(request.parent)
+        core.service(service)
+        with core.lock:
+            revisions = [to_revision(core.state, r) for r in reversed(core.state.revisions_of(service))]
+        return run_v2.ListRevisionsResponse(revisions=revisions)
+
+    def get_operation(request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
+        return _operation(core, core.operation(request.name))
+
+    services = grpc.method_handlers_generic_handler(
+        "google.cloud.run.v2.Services",
+        {
+            "GetService": rpc("GetService", get_service, run_v2.GetServiceRequest, run_v2.Service.serialize),
+            "ListServices": rpc(
+                "ListServices", list_services, run_v2.ListServicesRequest, run_v2.ListServicesResponse.serialize
+            ),
+            "UpdateService": rpc(
+                "UpdateService",
+                update_service,
+                run_v2.UpdateServiceRequest,
+                operations_pb2.Operation.SerializeToString,
+                validate_only=lambda r: bool(r.validate_only),
+            ),
+        },
+    )
+    revisions = grpc.method_handlers_generic_handler(
+        "google.cloud.run.v2.Revisions",
+        {
+            "GetRevision": rpc("GetRevision", get_revision, run_v2.GetRevisionRequest, run_v2.Revision.serialize),
+            "ListRevisions": rpc(
+                "ListRevisions", list_revisions, run_v2.ListRevisionsRequest, run_v2.ListRevisionsResponse.serialize
+            ),
+        },
+    )
+    operations = grpc.method_handlers_generic_handler(
+        "google.longrunning.Operations",
+        {
+            "GetOperation": rpc(
+                "GetOperation", get_operation, operations_pb2.GetOperationRequest, operations_pb2.Operation.SerializeToString
+            ),
+        },
+    )
+    return [services, revisions, operations]

@@ -1,0 +1,159 @@
+"""Sandbox state → the real ``run_v2`` messages (and back for traffic targets).
+
+Resource names are Cloud Run's: ``projects/P/locations/R/services/S`` and
+``.../services/S/revisions/REV``. ``latest_ready_revision`` and
+``latest_created_revision`` are full revision names; traffic targets name
+revisions by their short name, as Cloud Run answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from google.cloud import run_v2
+
+from sandbox.ports import HOST
+from sandbox.state import LATEST, REVISION, RevisionState, SandboxState, ServiceState, TrafficEntry
+
+__all__ = [
+    "service_name",
+    "revision_name",
+    "service_uri",
+    "to_service",
+    "to_revision",
+    "from_traffic_targets",
+]
+
+_TYPE = run_v2.TrafficTargetAllocationType
+_STATE = run_v2.Condition.State
+
+
+def service_name(state: SandboxState, service: str) -> str:
+    return f"projects/{state.project}/locations/{state.region}/services/{service}"
+
+
+def revision_name(state: SandboxState, service: str, revision: str) -> str:
+    return f"{service_name(state, service)}/revisions/{revision}"
+
+
+def service_uri(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def _ts(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+
+
+def _type(entry: TrafficEntry) -> _TYPE:
+    return _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST if entry.type == LATEST else _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+
+
+def _ready_condition(state: SandboxState, svc: ServiceState) -> run_v2.Condition:
+    latest = state.revisions.get(svc.latest_created_revision)
+    when = _ts(svc.update_time)
+    if svc.reconciling:
+        return run_v2.Condition(type_="Ready", state=_STATE.CONDITION_RECONCILING, last_transition_time=when)
+    if latest is not None and not latest.ready:
+        return run_v2.Condition(
+            type_="Ready",
+            state=_STATE.CONDITION_FAILED,
+            reason=run_v2.Condition.CommonReason.REVISION_FAILED,
+            message=f"Revision '{latest.name}' is not ready and cannot serve traffic. {latest.message}".strip(),
+            last_transition_time=when,
+        )
+    return run_v2.Condition(type_="Ready", state=_STATE.CONDITION_SUCCEEDED, last_transition_time=when)
+
+
+def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
+    """The ``run_v2.Service`` Cloud Run would answer for ``svc``."""
+    uri = service_uri(svc.port)
+    statuses = []
+    for e in svc.traffic_status:
+        status = run_v2.TrafficTargetStatus(type_=_type(e), revision=e.revision, percent=e.percent, tag=e.tag)
+        if e.tag and e.tag in svc.tag_ports:
+            status.uri = service_uri(svc.tag_ports[e.tag])
+        statuses.append(status)
+    ready = _ready_condition(state, svc)
+    return run_v2.Service(
+        name=service_name(state, svc.name),
+        uid=svc.name,
+        generation=svc.generation,
+        observed_generation=svc.generation,
+        create_time=_ts(svc.create_time),
+        update_time=_ts(svc.update_time),
+        creator="sandbox@local",
+        last_modifier="sandbox@local",
+        ingress=run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL,
+        launch_stage="GA",
+        template=run_v2.RevisionTemplate(containers=[run_v2.Container(image="sandbox/app")]),
+        traffic=[
+            run_v2.TrafficTarget(
+                type_=_type(e), revision=e.revision if e.type == REVISION else "", percent=e.percent, tag=e.tag
+            )
+            for e in svc.traffic
+        ],
+        traffic_statuses=statuses,
+        uri=uri,
+        urls=[uri],
+        latest_ready_revision=revision_name(state, svc.name, svc.latest_ready_revision) if svc.latest_ready_revision else "",
+        latest_created_revision=(
+            revision_name(state, svc.name, svc.latest_created_revision) if svc.latest_created_revision else ""
+        ),
+        terminal_condition=ready,
+        conditions=[ready],
+        reconciling=svc.reconciling,
+        etag=svc.etag,
+    )
+
+
+def to_revision(state: SandboxState, rev: RevisionState) -> run_v2.Revision:
+    """The ``run_v2.Revision`` Cloud Run would answer for ``rev``."""
+    if rev.ready:
+        ready = run_v2.Condition(type_="Ready", state=_STATE.CONDITION_SUCCEEDED, last_transition_time=_ts(rev.create_time))
+    elif rev.reason == "Pending":
+        ready = run_v2.Condition(
+            type_="Ready", state=_STATE.CONDITION_PENDING, message=rev.message,
+            revision_reason=run_v2.Condition.RevisionReason.PENDING,
+        )
+    else:
+        ready = run_v2.Condition(
+            type_="Ready",
+            state=_STATE.CONDITION_FAILED,
+            message=rev.message,
+            revision_reason=run_v2.Condition.RevisionReason.HEALTH_CHECK_CONTAINER_ERROR,
+            last_transition_time=_ts(rev.create_time),
+        )
+    annotations = {"sandbox.revgate/faults": ",".join(rev.faults)} if rev.faults else {}
+    return run_v2.Revision(
+        name=revision_name(state, rev.service, rev.name),
+        uid=rev.name,
+        generation=1,
+        observed_generation=1,
+        create_time=_ts(rev.create_time),
+        update_time=_ts(rev.create_time),
+        service=rev.service,
+        annotations=annotations,
+        containers=[run_v2.Container(image="sandbox/app")],
+        max_instance_request_concurrency=80,
+        conditions=[ready],
+        reconciling=False,
+        launch_stage="GA",
+        etag='"' + rev.name + '"',
+    )
+
+
+def from_traffic_targets(targets: list[run_v2.TrafficTarget]) -> list[TrafficEntry]:
+    """Requested traffic targets → entries; an unspecified type with a revision counts as REVISION."""
+    entries = []
+    for t in targets:
+        kind = t.type_
+        if kind == _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST:
+            type_ = LATEST
+        elif kind == _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION or t.revision:
+            type_ = REVISION
+        else:
+            type_ = "UNSPECIFIED"
+        entries.append(
+            TrafficEntry(type=type_, revision=t.revision.rsplit("/", 1)[-1], percent=t.percent, tag=t.tag)
+        )
+    return entries

@@ -1,0 +1,330 @@
+"""The sandbox's control plane: state changes behind one lock, persisted, pushed to the router.
+
+:class:`SandboxCore` owns the :class:`~sandbox.state.SandboxState`. The fake
+Admin API (``UpdateService``) and the control service (``deploy``,
+``update-traffic``) both go through it. An ``UpdateService`` changes the
+requested traffic and the etag at once; the traffic in force
+(``traffic_statuses`` and the router) follows when its long-running operation
+completes: immediately, or ``operation_delay`` seconds later.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.ports import pick_port
+from sandbox.processes import ProcessManager
+from sandbox.routes import Backend, RoutingTable, ServiceRoute, TagRoute
+from sandbox.state import LATEST, RevisionState, SandboxState, ServiceState, TrafficEntry, save_state
+from sandbox.traffic import (
+    TrafficError,
+    resolve_traffic,
+    split,
+    traffic_after_deploy,
+    validate_tag,
+    validate_traffic,
+)
+
+__all__ = ["NotFound", "EtagMismatch", "Operation", "SandboxCore", "DeployResult"]
+
+log = logging.getLogger("sandbox.core")
+
+
+class NotFound(LookupError):
+    """No such service or revision (NOT_FOUND)."""
+
+
+class EtagMismatch(RuntimeError):
+    """The request's etag is not the service's current one (ABORTED)."""
+
+
+@dataclass
+class Operation:
+    """A long-running ``UpdateService`` operation."""
+
+    name: str
+    service: str
+    done_at: float
+    snapshot: ServiceState
+    done: bool = False
+
+
+@dataclass
+class DeployResult:
+    revision: str
+    ready: bool
+    message: str
+
+
+def new_etag() -> str:
+    return '"' + uuid.uuid4().hex[:20] + '"'
+
+
+class SandboxCore:
+    """All mutations of the sandbox state; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        state: SandboxState,
+        processes: ProcessManager,
+        operation_delay: float = 0.0,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.home = home
+        self.state = state
+        self.processes = processes
+        self.operation_delay = operation_delay
+        self.ready_timeout = ready_timeout
+        self.lock = threading.RLock()
+        self.operations: dict[str, Operation] = {}
+        self._publish: Callable[[RoutingTable], None] = lambda table: None
+        self._listen: Callable[[list[int]], None] = lambda ports: None
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def connect_router(self, *, publish: Callable[[RoutingTable], None], listen: Callable[[list[int]], None]) -> None:
+        """``listen(ports)`` binds router ports (blocking); ``publish(table)`` swaps the routing table."""
+        self._publish = publish
+        self._listen = listen
+
+    def save(self) -> None:
+        save_state(self.home / "state.json", self.state)
+
+    def router_ports(self) -> list[int]:
+        with self.lock:
+            ports = []
+            for svc in self.state.services.values():
+                ports.append(svc.port)
+                ports.extend(svc.tag_ports.values())
+            return ports
+
+    def routing_table(self) -> RoutingTable:
+        with self.lock:
+            routes: dict[int, ServiceRoute | TagRoute] = {}
+            for svc in self.state.services.values():
+                backends, cumulative, total = [], [], 0
+                for revision, percent in split(svc.traffic_status):
+                    total += percent
+                    backends.append(Backend(revision, self.processes.port_of(revision)))
+                    cumulative.append(total)
+                routes[svc.port] = ServiceRoute(svc.name, tuple(backends), tuple(cumulative))
+                tagged = {e.tag: e.revision for e in svc.traffic_status if e.tag}
+                for tag, port in svc.tag_ports.items():
+                    rev = tagged.get(tag)
+                    backend = Backend(rev, self.processes.port_of(rev)) if rev else None
+                    routes[port] = TagRoute(svc.name, tag, backend)
+            return RoutingTable(routes)
+
+    def publish(self) -> None:
+        """Bind any new router port, then swap in the new routing table."""
+        self._listen(self.router_ports())
+        self._publish(self.routing_table())
+
+    def _taken_ports(self) -> set[int]:
+        taken = {self.state.api_port, self.state.monitoring_port}
+        for svc in self.state.services.values():
+            taken.add(svc.port)
+            taken.update(svc.tag_ports.values())
+        taken.update(r.port for r in self.state.revisions.values() if r.port)
+        return taken
+
+    def _ensure_tag_ports(self, svc: ServiceState) -> None:
+        for entry in svc.traffic:
+            if entry.tag and entry.tag not in svc.tag_ports:
+                svc.tag_ports[entry.tag] = pick_port(taken=self._taken_ports())
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def service(self, name: str) -> ServiceState:
+        with self.lock:
+            svc = self.state.services.get(name)
+            if svc is None:
+                raise NotFound(f"service {name!r} not found")
+            return copy.deepcopy(svc)
+
+    def revision(self, name: str, *, service: str | None = None) -> RevisionState:
+        with self.lock:
+            rev = self.state.revisions.get(name)
+            if rev is None or (service is not None and rev.service != service):
+                raise NotFound(f"revision {name!r} not found")
+            return copy.deepcopy(rev)
+
+    # -- deploy -----------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        service: str,
+        *,
+        tag: str | None = None,
+        no_traffic: bool = False,
+        faults: list[str] | None = None,
+        not_ready: bool = False,
+        ready_timeout: float | None = None,
+    ) -> DeployResult:
+        """Create ``SERVICE-0000N``, start its process, wait for /health, then route like gcloud."""
+        faults = list(faults or [])
+        if tag:
+            validate_tag(tag)
+        with self.lock:
+            svc = self.state.services.get(service)
+            if svc is None:
+                if no_traffic:
+                    raise TrafficError("--no-traffic is not supported when creating a service; deploy it once first")
+                now = time.time()
+                svc = ServiceState(
+                    name=service,
+                    create_time=now,
+                    update_time=now,
+                    port=pick_port(taken=self._taken_ports()),
+                    etag=new_etag(),
+                )
+                self.state.services[service] = svc
+            number = svc.next_revision
+            svc.next_revision += 1
+            name = f"{service}-{number:05d}"
+            rev = RevisionState(
+                name=name, service=service, number=number, create_time=time.time(), faults=faults,
+                reason="Pending", message="waiting for the container to answer on /health",
+                forced_not_ready=not_ready,
+            )
+            self.state.revisions[name] = rev
+            svc.latest_created_revision = name
+            svc.etag = new_etag()
+            svc.generation += 1
+            svc.update_time = time.time()
+            self.save()
+        ready, message = False, ""
+        if not_ready:
+            message = "marked not ready at deploy (--not-ready): no container was started"
+        else:
+            proc = self.processes.start(name, service=service, faults=faults, port=0)
+            with self.lock:
+                rev.port = proc.port
+            ready, message = self.processes.wait_ready(
+                name, timeout=self.ready_timeout if ready_timeout is None else ready_timeout
+            )
+        with self.lock:
+            rev.ready = ready
+            rev.reason = "" if ready else "HealthCheckContainerError"
+            rev.message = "" if ready else message
+            previous_ready = svc.latest_ready_revision
+            if ready:
+                svc.latest_ready_revision = name
+            svc.traffic = traffic_after_deploy(
+                svc.traffic,
+                revision=name,
+                tag=tag,
+                route=not no_traffic and ready,
+                pinned_latest=previous_ready if (no_traffic or not ready) else None,
+            ) or [TrafficEntry(type=LATEST, percent=100)]
+            svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
+            svc.reconciling = False
+            svc.etag = new_etag()
+            svc.generation += 1
+            svc.update_time = time.time()
+            self._ensure_tag_ports(svc)
+            self.save()
+            self.publish()
+        return DeployResult(name, ready, message)
+
+    # -- traffic --------------------------------------------------------------------------
+
+    def update_traffic(
+        self, service: str, traffic: list[TrafficEntry], *, etag: str = "", validate_only: bool = False
+    ) -> tuple[ServiceState, Operation]:
+        """Validate and apply a traffic change; returns the service as answered and its operation."""
+        with self.lock:
+            svc = self.state.services.get(service)
+            if svc is None:
+                raise NotFound(f"service {service!r} not found")
+            if etag and etag != svc.etag:
+                raise EtagMismatch(
+                    f"etag {etag} does not match the current etag {svc.etag} of service {service!r}: "
+                    "re-read the service and retry"
+                )
+            revisions = {r.name: r for r in self.state.revisions_of(service)}
+            validate_traffic(traffic, revisions, service=service)
+            op_name = f"projects/{self.state.project}/locations/{self.state.region}/operations/{uuid.uuid4()}"
+            if validate_only:
+                answer = copy.deepcopy(svc)
+                answer.traffic = [copy.copy(e) for e in traffic]
+                op = Operation(op_name, service, time.monotonic(), answer, done=True)
+                self.operations[op_name] = op
+                return answer, op
+            svc.traffic = [copy.copy(e) for e in traffic]
+            svc.etag = new_etag()
+            svc.generation += 1
+            svc.update_time = time.time()
+            self._ensure_tag_ports(svc)
+            delay = self.operation_delay
+            op = Operation(op_name, service, time.monotonic() + delay, copy.deepcopy(svc))
+            self.operations[op_name] = op
+            if delay > 0:
+                svc.reconciling = True
+                op.snapshot.reconciling = True
+                self.save()
+                timer = threading.Timer(delay, self.complete, args=(op_name,))
+                timer.daemon = True
+                timer.start()
+            else:
+                self._complete_locked(op)
+            return copy.deepcopy(op.snapshot), op
+
+    def operation(self, name: str) -> Operation:
+        with self.lock:
+            op = self.operations.get(name)
+            if op is None:
+                raise NotFound(f"operation {name!r} not found")
+            if not op.done and time.monotonic() >= op.done_at:
+                self._complete_locked(op)
+            return copy.deepcopy(op)
+
+    def complete(self, name: str) -> None:
+        with self.lock:
+            op = self.operations.get(name)
+            if op is not None and not op.done:
+                self._complete_locked(op)
+
+    def _complete_locked(self, op: Operation) -> None:
+        svc = self.state.services[op.service]
+        svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
+        svc.reconciling = any(not o.done and o is not op and o.service == op.service for o in self.operations.values())
+        op.done = True
+        op.snapshot = copy.deepcopy(svc)
+        self.save()
+        self.publish()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def restart_revisions(self, *, timeout: float = 20.0) -> None:
+        """Start the process of every persisted revision; wait (bounded) for the Ready ones."""
+        with self.lock:
+            revisions = [copy.deepcopy(r) for r in self.state.revisions.values() if not r.forced_not_ready]
+            taken = self._taken_ports()
+        for rev in revisions:
+            proc = self.processes.start(rev.name, service=rev.service, faults=rev.faults, port=rev.port)
+            with self.lock:
+                self.state.revisions[rev.name].port = proc.port
+            taken.add(proc.port)
+        ready = [r.name for r in revisions if r.ready]
+        if ready:
+            with ThreadPoolExecutor(max_workers=min(8, len(ready))) as pool:
+                results = dict(zip(ready, pool.map(lambda n: self.processes.wait_ready(n, timeout=timeout), ready)))
+            for name, (ok, why) in results.items():
+                if not ok:
+                    log.warning("revision %s did not come back: %s", name, why)
+        with self.lock:
+            for svc in self.state.services.values():
+                svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
+                svc.reconciling = False
+            self.save()
