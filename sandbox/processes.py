@@ -70,7 +70,7 @@ class ProcessManager:
             if faults:
                 cmd += ["--faults", ",".join(faults)]
             env = dict(os.environ, SAMPLE_API_TOKEN=self._token, K_SERVICE=service, K_REVISION=revision)
-            cmd += ["--token", self._token]
+            # the token goes through the environment, never the command line (process lists show those)
             with open(logs / f"{revision}.log", "ab") as log:
                 popen = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=_repo_root()

@@ -1,0 +1,240 @@
+"""Python API of the sandbox, for tests and the demo.
+
+:class:`Sandbox` drives the daemon the way the CLI does (``up``/``down``) and
+talks to its private control service (:mod:`sandbox.control_service`) for
+deploys, traffic changes, fault injection and call counts. ``traffic()`` reads
+through the real ``run_v2`` client (so it counts as one ``GetService`` call).
+
+Call counts (:meth:`Sandbox.calls`): ``calls("UpdateService")`` is the number of
+UpdateService requests received with ``validate_only=False`` (including those
+answered with an injected error); ``calls("UpdateService:validate_only")``
+counts the dry runs. Changes made through :meth:`Sandbox.deploy` and
+:meth:`Sandbox.update_traffic` are not Admin API calls and are not counted.
+
+Example::
+
+    sb = Sandbox.up(tmp_path / "sandbox")
+    rev1 = sb.deploy("hello")
+    rev2 = sb.deploy("hello", tag="canary", no_traffic=True)
+    sb.inject("UpdateService", "UNAVAILABLE", 1)
+    ...
+    sb.down()
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from sandbox import lifecycle
+from sandbox.control_service import CONTROL_SERVICE
+from sandbox.lifecycle import SandboxError
+
+__all__ = ["ControlClient", "ControlError", "Sandbox", "SandboxError", "environment"]
+
+
+class ControlError(SandboxError):
+    """The control service refused a request (``code`` is the gRPC status name)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ControlClient:
+    """JSON-over-gRPC client of ``revgate.sandbox.Control``."""
+
+    def __init__(self, endpoint: str, *, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(endpoint)
+
+    def call(self, method: str, payload: dict[str, Any] | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+        stub = self._channel.unary_unary(
+            f"/{CONTROL_SERVICE}/{method}",
+            request_serializer=lambda obj: json.dumps(obj).encode(),
+            response_deserializer=json.loads,
+        )
+        try:
+            return stub(payload or {}, timeout=self.timeout if timeout is None else timeout)
+        except grpc.RpcError as exc:
+            code = exc.code().name if exc.code() is not None else "UNKNOWN"
+            if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and not exc.details():
+                raise ControlError(f"the sandbox at {self.endpoint} does not answer ({code})", code=code) from None
+            raise ControlError(exc.details() or code, code=code) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def environment(info: dict[str, Any]) -> dict[str, str]:
+    """The variables to export so that revgate and the Google clients use the sandbox."""
+    return {
+        "CLOUD_RUN_API_ENDPOINT": str(info["api_endpoint"]),
+        "CLOUD_MONITORING_API_ENDPOINT": str(info["monitoring_endpoint"]),
+        "GOOGLE_CLOUD_PROJECT": str(info["project"]),
+        "CLOUD_RUN_REGION": str(info["region"]),
+        "REVGATE_AUTH_TOKEN": str(info["token"]),
+    }
+
+
+class Sandbox:
+    """A running sandbox: ``Sandbox.up(home)`` … ``sandbox.down()`` (also a context manager)."""
+
+    def __init__(self, home: Path, info: dict[str, Any]) -> None:
+        self.home = home
+        self.info = info
+        self.env: dict[str, str] = environment(info)
+        self.control = ControlClient(str(info["api_endpoint"]))
+
+    @classmethod
+    def up(
+        cls,
+        home: Path,
+        *,
+        project: str = "sandbox-project",
+        region: str = "europe-west1",
+        seed: int | None = None,
+        metrics_delay: float = 0.0,
+        operation_delay: float = 0.0,
+        ready_timeout: float | None = None,
+    ) -> Sandbox:
+        info = lifecycle.start(
+            Path(home),
+            project=project,
+            region=region,
+            seed=seed,
+            metrics_delay=metrics_delay,
+            operation_delay=operation_delay,
+            ready_timeout=ready_timeout,
+        )
+        return cls(Path(home), info)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    @property
+    def project(self) -> str:
+        return str(self.info["project"])
+
+    @property
+    def region(self) -> str:
+        return str(self.info["region"])
+
+    @property
+    def pid(self) -> int:
+        return int(self.info["pid"])
+
+    # -- deploys and traffic ------------------------------------------------------------
+
+    def deploy(
+        self,
+        service: str,
+        *,
+        tag: str | None = None,
+        no_traffic: bool = False,
+        faults: tuple[str, ...] | list[str] = (),
+        not_ready: bool = False,
+        ready_timeout: float | None = None,
+    ) -> str:
+        """Deploy a new revision; its name. Raises :class:`SandboxError` if a fault-free revision is not Ready."""
+        result = self.control.call(
+            "Deploy",
+            {
+                "service": service,
+                "tag": tag,
+                "no_traffic": no_traffic,
+                "faults": list(faults),
+                "not_ready": not_ready,
+                "ready_timeout": ready_timeout,
+            },
+        )
+        if not result["ready"] and not (faults or not_ready):
+            raise SandboxError(f"revision {result['revision']} is not Ready: {result['message']}")
+        return str(result["revision"])
+
+    def update_traffic(
+        self,
+        service: str,
+        *,
+        to_revisions: dict[str, int] | None = None,
+        to_latest: bool = False,
+        to_tags: dict[str, int] | None = None,
+    ) -> None:
+        """``gcloud run services update-traffic``: exactly one of the keyword arguments."""
+        if sum(bool(x) for x in (to_revisions, to_latest, to_tags)) != 1:
+            raise ValueError("give exactly one of to_revisions, to_latest, to_tags")
+        self.control.call(
+            "UpdateTraffic",
+            {"service": service, "to_revisions": to_revisions, "to_latest": to_latest, "to_tags": to_tags},
+        )
+
+    def status(self, service: str | None = None) -> dict[str, Any]:
+        return self.control.call("Status", {"service": service})
+
+    def _service(self, service: str) -> dict[str, Any]:
+        return self.status(service)["services"][0]
+
+    def service_url(self, service: str) -> str:
+        return str(self._service(service)["uri"])
+
+    def tag_url(self, service: str, tag: str) -> str:
+        tags = self._service(service)["tags"]
+        if tag not in tags:
+            raise SandboxError(f"service {service!r} has no tag {tag!r} (tags: {', '.join(tags) or 'none'})")
+        return str(tags[tag])
+
+    def service_name(self, service: str) -> str:
+        return f"projects/{self.project}/locations/{self.region}/services/{service}"
+
+    def traffic(self, service: str) -> list[dict[str, Any]]:
+        """``traffic_statuses`` read through the real ``run_v2`` client: type, revision, percent, tag, uri."""
+        from google.cloud import run_v2
+        from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
+
+        channel = grpc.insecure_channel(self.env["CLOUD_RUN_API_ENDPOINT"])
+        try:
+            client = run_v2.ServicesClient(transport=ServicesGrpcTransport(channel=channel))
+            svc = client.get_service(name=self.service_name(service), timeout=10)
+        finally:
+            channel.close()
+        return [
+            {
+                "type": run_v2.TrafficTargetAllocationType(t.type_).name.removeprefix("TRAFFIC_TARGET_ALLOCATION_TYPE_"),
+                "revision": t.revision,
+                "percent": t.percent,
+                "tag": t.tag,
+                "uri": t.uri,
+            }
+            for t in svc.traffic_statuses
+        ]
+
+    # -- faults and counts --------------------------------------------------------------
+
+    def inject(self, method: str, code: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` fail with ``code`` (``-1``: always, ``0``: clear)."""
+        self.control.call("Inject", {"method": method, "code": code, "times": times})
+
+    def set_operation_delay(self, seconds: float) -> None:
+        self.control.call("SetOperationDelay", {"seconds": seconds})
+
+    def set_metrics_delay(self, seconds: float) -> None:
+        self.control.call("SetMetricsDelay", {"seconds": seconds})
+
+    def calls(self, method: str) -> int:
+        """How many ``method`` calls the fake received (see the module docstring)."""
+        return int(self.control.call("Calls")["counts"].get(method, 0))
+
+    def reset_calls(self) -> None:
+        """Zero the counts and clear every injected fault."""
+        self.control.call("ResetCalls")
+
+    def down(self) -> None:
+        self.control.close()
+        lifecycle.stop(self.home)

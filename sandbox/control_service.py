@@ -1,0 +1,186 @@
+"""The sandbox's private control service: gRPC ``revgate.sandbox.Control`` with JSON messages.
+
+It lives on the Admin API port next to the fake Google APIs. Each method takes
+and returns one JSON object (UTF-8 bytes):
+
+=================  ===============================================  ===========================
+method             request                                          response
+=================  ===============================================  ===========================
+Ping               ``{}``                                           ``{"pid": ...}``
+Status             ``{"service": S?}``                              see :func:`status`
+Deploy             ``{"service", "tag"?, "no_traffic"?, "faults"?,  ``{"revision", "ready",
+                   "not_ready"?, "ready_timeout"?}``                "message"}``
+UpdateTraffic      ``{"service", "to_revisions"? {R: P},            ``{"traffic": [...]}``
+                   "to_latest"?, "to_tags"? {T: P}}``
+Inject             ``{"method", "code", "times"}``                  ``{}``
+SetOperationDelay  ``{"seconds"}``                                  ``{}``
+SetMetricsDelay    ``{"seconds"}``                                  ``{}``
+Calls              ``{}``                                           ``{"counts": {method: n}}``
+ResetCalls         ``{}``                                           ``{}`` (counts and faults)
+Shutdown           ``{}``                                           ``{}``
+=================  ===============================================  ===========================
+
+Errors: INVALID_ARGUMENT (bad traffic, bad tag, unknown status code),
+NOT_FOUND (unknown service), with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import grpc
+
+from sandbox.calls import CallLog
+from sandbox.convert import service_uri
+from sandbox.core import EtagMismatch, NotFound, SandboxCore
+from sandbox.traffic import TrafficError, traffic_to_latest, traffic_to_revisions, traffic_to_tags
+
+__all__ = ["CONTROL_SERVICE", "control_handler", "status"]
+
+CONTROL_SERVICE = "revgate.sandbox.Control"
+
+
+def status(core: SandboxCore, service: str | None = None) -> dict[str, Any]:
+    """The sandbox as JSON: endpoints, and per service its URLs, traffic and revisions."""
+    with core.lock:
+        st = core.state
+        if service is not None and service not in st.services:
+            raise NotFound(f"service {service!r} not found")
+        services = []
+        for name, svc in sorted(st.services.items()):
+            if service is not None and name != service:
+                continue
+            tagged = {e.tag for e in svc.traffic if e.tag}
+            revisions = []
+            for rev in reversed(st.revisions_of(name)):
+                proc = core.processes.get(rev.name)
+                revisions.append(
+                    {
+                        "name": rev.name,
+                        "ready": rev.ready,
+                        "reason": rev.reason,
+                        "message": rev.message,
+                        "faults": rev.faults,
+                        "port": rev.port,
+                        "pid": proc.pid if proc is not None and proc.alive() else None,
+                        "create_time": rev.create_time,
+                    }
+                )
+            services.append(
+                {
+                    "name": name,
+                    "uri": service_uri(svc.port),
+                    "etag": svc.etag,
+                    "reconciling": svc.reconciling,
+                    "latest_ready_revision": svc.latest_ready_revision,
+                    "latest_created_revision": svc.latest_created_revision,
+                    "traffic": [asdict(e) for e in svc.traffic],
+                    "traffic_status": [asdict(e) for e in svc.traffic_status],
+                    "tags": {t: service_uri(p) for t, p in sorted(svc.tag_ports.items()) if t in tagged},
+                    "revisions": revisions,
+                }
+            )
+        return {
+            "project": st.project,
+            "region": st.region,
+            "api_endpoint": f"127.0.0.1:{st.api_port}",
+            "monitoring_endpoint": f"127.0.0.1:{st.monitoring_port}",
+            "operation_delay": core.operation_delay,
+            "services": services,
+        }
+
+
+def control_handler(
+    core: SandboxCore,
+    calls: CallLog,
+    *,
+    set_metrics_delay: Callable[[float], None],
+    shutdown: Callable[[], None],
+) -> grpc.GenericRpcHandler:
+    """The generic handler for ``revgate.sandbox.Control``."""
+
+    def deploy(req: dict[str, Any]) -> dict[str, Any]:
+        result = core.deploy(
+            str(req["service"]),
+            tag=req.get("tag") or None,
+            no_traffic=bool(req.get("no_traffic")),
+            faults=[str(f) for f in req.get("faults") or []],
+            not_ready=bool(req.get("not_ready")),
+            ready_timeout=req.get("ready_timeout"),
+        )
+        return asdict(result)
+
+    def update_traffic(req: dict[str, Any]) -> dict[str, Any]:
+        service = str(req["service"])
+        current = core.service(service)
+        if req.get("to_latest"):
+            traffic = traffic_to_latest(current.traffic)
+        elif req.get("to_tags"):
+            traffic = traffic_to_tags(current.traffic, {str(k): int(v) for k, v in req["to_tags"].items()})
+        elif req.get("to_revisions"):
+            traffic = traffic_to_revisions(current.traffic, {str(k): int(v) for k, v in req["to_revisions"].items()})
+        else:
+            raise TrafficError("one of to_revisions, to_latest, to_tags is required")
+        _, op = core.update_traffic(service, traffic, etag=current.etag)
+        deadline = time.monotonic() + core.operation_delay + 10.0
+        while not core.operation(op.name).done and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return {"traffic": [asdict(e) for e in core.service(service).traffic_status]}
+
+    def inject(req: dict[str, Any]) -> dict[str, Any]:
+        calls.inject(str(req["method"]), str(req["code"]), int(req.get("times", 1)))
+        return {}
+
+    def set_operation_delay(req: dict[str, Any]) -> dict[str, Any]:
+        core.operation_delay = max(0.0, float(req["seconds"]))
+        return {}
+
+    def set_metrics(req: dict[str, Any]) -> dict[str, Any]:
+        set_metrics_delay(max(0.0, float(req["seconds"])))
+        return {}
+
+    def reset_calls(req: dict[str, Any]) -> dict[str, Any]:
+        calls.clear()
+        return {}
+
+    def stop(req: dict[str, Any]) -> dict[str, Any]:
+        shutdown()
+        return {}
+
+    methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "Ping": lambda req: {"pid": os.getpid()},
+        "Status": lambda req: status(core, req.get("service")),
+        "Deploy": deploy,
+        "UpdateTraffic": update_traffic,
+        "Inject": inject,
+        "SetOperationDelay": set_operation_delay,
+        "SetMetricsDelay": set_metrics,
+        "Calls": lambda req: {"counts": calls.counts()},
+        "ResetCalls": reset_calls,
+        "Shutdown": stop,
+    }
+
+    def wrap(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> grpc.RpcMethodHandler:
+        def handle(request: dict[str, Any], context: grpc.ServicerContext) -> dict[str, Any]:
+            try:
+                return fn(request)
+            except NotFound as exc:
+                error = (grpc.StatusCode.NOT_FOUND, str(exc))
+            except EtagMismatch as exc:
+                error = (grpc.StatusCode.ABORTED, str(exc))
+            except (TrafficError, ValueError, KeyError, TypeError) as exc:
+                error = (grpc.StatusCode.INVALID_ARGUMENT, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}")
+            context.abort(*error)
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle,
+            request_deserializer=lambda b: json.loads(b or b"{}"),
+            response_serializer=lambda obj: json.dumps(obj).encode(),
+        )
+
+    return grpc.method_handlers_generic_handler(CONTROL_SERVICE, {name: wrap(fn) for name, fn in methods.items()})
