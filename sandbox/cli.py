@@ -1,0 +1,260 @@
+"""``python -m sandbox [--home DIR] COMMAND``: the local Cloud Run, in gcloud's words.
+
+Commands::
+
+    up [--project P] [--region R] [--seed N] [--metrics-delay S] [--operation-delay S] [--ready-timeout S]
+    deploy SERVICE [--tag T] [--no-traffic] [--faults LIST] [--not-ready] [--ready-timeout S]
+    update-traffic SERVICE (--to-revisions R=P,... | --to-latest | --to-tags T=P,...)
+    status [SERVICE] [--json]
+    inject METHOD CODE [--times N]        e.g. inject UpdateService UNAVAILABLE --times 1
+    delay {operation,metrics} SECONDS
+    calls [--json]
+    down
+
+``up`` prints the URLs as ``#`` comments and the environment as ``export``
+lines, so ``eval "$(python -m sandbox up)"`` works. HOME defaults to
+``$REVGATE_SANDBOX_HOME`` or ``.sandbox``. Exit codes: 0 done, 1 the sandbox
+could not do it (one line says why), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sandbox import lifecycle
+from sandbox.control import ControlClient, ControlError, environment
+from sandbox.lifecycle import SandboxError
+from sandbox.traffic import TrafficError, parse_assignments
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (exit 2), without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
+    return value
+
+
+def _assignments(text: str) -> dict[str, int]:
+    try:
+        result = parse_assignments(text)
+    except TrafficError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return result
+
+
+def _faults(text: str) -> list[str]:
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sandbox", description="A local stand-in for Google Cloud Run.")
+    parser.add_argument("--home", type=Path, default=None, help="Sandbox home (default $REVGATE_SANDBOX_HOME or .sandbox).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="Start the sandbox and print the URLs and the environment to export.")
+    up.add_argument("--project", default=None, help="Project id (default sandbox-project).")
+    up.add_argument("--region", default=None, help="Region (default europe-west1).")
+    up.add_argument("--seed", type=int, default=None, help="Seed of the router's random traffic split.")
+    up.add_argument("--metrics-delay", type=_seconds, default=0.0, help="Seconds before a metric point is visible.")
+    up.add_argument("--operation-delay", type=_seconds, default=0.0, help="Seconds before an UpdateService operation is done.")
+    up.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds a deploy waits for /health (default 30).")
+
+    deploy = sub.add_parser("deploy", help="Deploy a new revision of SERVICE (creating the service).")
+    deploy.add_argument("service", metavar="SERVICE")
+    deploy.add_argument("--tag", default=None, help="Give the new revision this tag URL (0 % traffic).")
+    deploy.add_argument("--no-traffic", action="store_true", help="Leave the traffic split unchanged.")
+    deploy.add_argument("--faults", type=_faults, default=[], help="Comma-separated faults of the sample service.")
+    deploy.add_argument("--not-ready", action="store_true", help="Create the revision failed (Ready=False), no process.")
+    deploy.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds to wait for /health.")
+
+    traffic = sub.add_parser("update-traffic", help="Change the traffic split of SERVICE.")
+    traffic.add_argument("service", metavar="SERVICE")
+    how = traffic.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to-revisions", type=_assignments, metavar="R=P,...", help="Percent per revision (LATEST allowed).")
+    how.add_argument("--to-latest", action="store_true", help="All traffic to the latest Ready revision.")
+    how.add_argument("--to-tags", type=_assignments, metavar="T=P,...", help="Percent per tag.")
+
+    status = sub.add_parser("status", help="Show services, revisions, traffic, tags and URLs.")
+    status.add_argument("service", nargs="?", metavar="SERVICE")
+    status.add_argument("--json", action="store_true", help="Print JSON.")
+
+    inject = sub.add_parser("inject", help="Make the next calls of an Admin API method fail.")
+    inject.add_argument("method", metavar="METHOD", help="e.g. UpdateService, GetService, GetOperation.")
+    inject.add_argument("code", metavar="CODE", help="gRPC status, e.g. UNAVAILABLE, PERMISSION_DENIED.")
+    inject.add_argument("--times", type=int, default=1, help="How many calls fail (-1 always, 0 clears).")
+
+    delay = sub.add_parser("delay", help="Set the operation or metrics visibility delay.")
+    delay.add_argument("which", choices=["operation", "metrics"])
+    delay.add_argument("seconds", type=_seconds)
+
+    calls = sub.add_parser("calls", help="How many times each fake API method was called.")
+    calls.add_argument("--json", action="store_true", help="Print JSON.")
+
+    sub.add_parser("down", help="Stop the sandbox and every revision process.")
+    return parser
+
+
+def _client(home: Path) -> tuple[ControlClient, dict[str, Any]]:
+    info = lifecycle.read_info(home)
+    if info is None:
+        raise SandboxError(f"the sandbox is not running in {home}: start it with `python -m sandbox up`")
+    return ControlClient(str(info["api_endpoint"])), info
+
+
+def _print_up(info: dict[str, Any], status: dict[str, Any]) -> None:
+    for svc in status["services"]:
+        print(f"# service {svc['name']}: {svc['uri']}")
+        for tag, url in svc["tags"].items():
+            print(f"# tag {tag} of {svc['name']}: {url}")
+    for key, value in environment(info).items():
+        print(f"export {key}={value}")
+
+
+def _percent_of(svc: dict[str, Any], revision: str) -> tuple[int, list[str]]:
+    percent, tags = 0, []
+    for e in svc["traffic_status"]:
+        if e["revision"] == revision:
+            percent += e["percent"]
+            if e["tag"]:
+                tags.append(e["tag"])
+    return percent, tags
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"project {status['project']}  region {status['region']}  Admin API {status['api_endpoint']}  "
+          f"Monitoring {status['monitoring_endpoint']}")
+    if not status["services"]:
+        print("no services: deploy one with `python -m sandbox deploy SERVICE`")
+    for svc in status["services"]:
+        print()
+        print(f"service {svc['name']}  {svc['uri']}  etag {svc['etag']}" + ("  (reconciling)" if svc["reconciling"] else ""))
+        spec = ", ".join(
+            f"{e['type'] if e['type'] == 'LATEST' else e['revision']}={e['percent']}%" + (f" tag {e['tag']}" if e["tag"] else "")
+            for e in svc["traffic"]
+        )
+        print(f"  traffic: {spec}")
+        rows = [("REVISION", "READY", "TRAFFIC", "TAGS", "URL / REASON")]
+        for rev in svc["revisions"]:
+            percent, tags = _percent_of(svc, rev["name"])
+            urls = " ".join(svc["tags"][t] for t in tags if t in svc["tags"])
+            detail = urls if rev["ready"] else f"{rev['reason']}: {rev['message']}"
+            rows.append((rev["name"], "True" if rev["ready"] else "False", f"{percent}%", ",".join(tags) or "-", detail))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+
+
+def run(args: argparse.Namespace) -> int:
+    home: Path = (args.home or lifecycle.default_home()).resolve()
+    if args.command == "up":
+        info = lifecycle.start(
+            home,
+            project=args.project,
+            region=args.region,
+            seed=args.seed,
+            metrics_delay=args.metrics_delay,
+            operation_delay=args.operation_delay,
+            ready_timeout=args.ready_timeout,
+        )
+        client = ControlClient(str(info["api_endpoint"]))
+        _print_up(info, client.call("Status"))
+        return 0
+    if args.command == "down":
+        if lifecycle.stop(home):
+            print(f"sandbox in {home} stopped")
+        else:
+            print(f"sandbox in {home} was not running")
+        return 0
+    client, info = _client(home)
+    if args.command == "deploy":
+        result = client.call(
+            "Deploy",
+            {
+                "service": args.service,
+                "tag": args.tag,
+                "no_traffic": args.no_traffic,
+                "faults": args.faults,
+                "not_ready": args.not_ready,
+                "ready_timeout": args.ready_timeout,
+            },
+            timeout=(args.ready_timeout or 30.0) + 30.0,
+        )
+        svc = client.call("Status", {"service": args.service})["services"][0]
+        if not result["ready"]:
+            print(f"revision {result['revision']} was created but is not Ready: {result['message']}", file=sys.stderr)
+            return 1
+        percent, _ = _percent_of(svc, result["revision"])
+        print(f"revision {result['revision']} of service {args.service} is Ready, serving {percent}% of traffic")
+        print(f"service URL: {svc['uri']}")
+        if args.tag:
+            print(f"tag URL ({args.tag}): {svc['tags'][args.tag]}")
+        return 0
+    if args.command == "update-traffic":
+        result = client.call(
+            "UpdateTraffic",
+            {"service": args.service, "to_revisions": args.to_revisions, "to_latest": args.to_latest, "to_tags": args.to_tags},
+        )
+        print("traffic: " + ", ".join(
+            f"{e['revision']}={e['percent']}%" + (f" (tag {e['tag']})" if e["tag"] else "") for e in result["traffic"]
+        ))
+        return 0
+    if args.command == "status":
+        status = client.call("Status", {"service": args.service})
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            _print_status(status)
+        return 0
+    if args.command == "inject":
+        client.call("Inject", {"method": args.method, "code": args.code, "times": args.times})
+        print(f"{args.method}: next {'calls' if args.times < 0 else args.times} fail with {args.code.upper()}"
+              if args.times else f"{args.method}: injected faults cleared")
+        return 0
+    if args.command == "delay":
+        client.call("SetOperationDelay" if args.which == "operation" else "SetMetricsDelay", {"seconds": args.seconds})
+        print(f"{args.which} delay: {args.seconds:g}s")
+        return 0
+    if args.command == "calls":
+        counts = client.call("Calls")["counts"]
+        if args.json:
+            print(json.dumps(counts, indent=2, sort_keys=True))
+        elif not counts:
+            print("no Admin API calls received yet")
+        else:
+            for method, n in sorted(counts.items()):
+                print(f"{method:32} {n}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except ControlError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 2 if exc.code == "INVALID_ARGUMENT" else 1
+    except SandboxError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
