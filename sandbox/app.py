@@ -256,7 +256,9 @@ def _json_error(status: int, detail: str, headers: dict[str, str] | None = None)
 class _FaultMiddleware:
     """Faults that apply to every HTTP request, and the ``X-Revision`` header."""
 
-    def __init__(self, app: ASGIApp, *, faults: Faults, revision: str, rng: random.Random, started: list[float]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, faults: Faults, revision: str, rng: random.Random, started: list[float]
+    ) -> None:
         self.app = app
         self.faults = faults
         self.revision = revision

@@ -191,7 +191,8 @@ def test_pages_reference_their_assets_and_assets_are_served(services: dict[str, 
     memory = client.get(base + "/memory")
     assert memory.status_code == 200
     assert 'href="/static/app.css"' in memory.text and 'src="/static/memory.js"' in memory.text
-    for path, kind in [("/static/app.css", "text/css"), ("/static/hints.js", "javascript"), ("/static/memory.js", "javascript")]:
+    assets = {"/static/app.css": "text/css", "/static/hints.js": "javascript", "/static/memory.js": "javascript"}
+    for path, kind in assets.items():
         r = client.get(base + path)
         assert r.status_code == 200 and kind in r.headers["content-type"], path
     assert "proactive-hints" in client.get(base + "/static/hints.js").text
@@ -341,7 +342,9 @@ def test_parse_faults_defaults_and_values() -> None:
     assert faults.active() == ["health_slow:5", "error_rate:0.25", "latency_ms:20", "js_error"]
 
 
-@pytest.mark.parametrize("text", ["bogus", "health_500:1", "error_rate:2", "error_rate", "latency_ms:abc", "stats_slow:-1"])
+@pytest.mark.parametrize(
+    "text", ["bogus", "health_500:1", "error_rate:2", "error_rate", "latency_ms:abc", "stats_slow:-1", "slow_asset:nan"]
+)
 def test_parse_faults_rejects(text: str) -> None:
     with pytest.raises(FaultError, match=r"unknown fault .*known: health_500"):
         parse_faults(text)
@@ -370,3 +373,24 @@ def test_unknown_fault_exits_2_with_one_line(args: list[str], env: dict[str, str
     assert lines[0].startswith(f"sandbox.app: unknown fault '{shown}' (")
     assert "known: health_500, health_slow[:S]" in lines[0]
     assert proc.stdout == ""
+
+
+def test_environment_fallbacks(tmp_path: Path, client: httpx.Client) -> None:
+    port = _free_port()
+    env = _env(SAMPLE_API_TOKEN="env-token", SAMPLE_REVISION="rev-from-env", SAMPLE_FAULTS="stats_schema")
+    log = tmp_path / "env.log"
+    with open(log, "wb") as out:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )
+    service = Service("env", port, popen, log)
+    try:
+        service.wait_listening()
+        url = service.url + "/api/memory/user/stats"
+        assert client.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+        r = client.get(url, headers={"Authorization": "Bearer env-token"})
+        assert r.status_code == 200 and "concepts" not in r.json()
+        assert r.headers["x-revision"] == "rev-from-env"
+    finally:
+        assert "env-token" not in service.stop()
