@@ -101,7 +101,8 @@ _TOKEN = re.compile(
   | (?P<op>!=|>=|<=|=~|!~|=|:|<|>)
   | (?P<paren>[()])
   | (?P<word>[A-Za-z_][A-Za-z0-9_./-]*)
-  | (?P<other>\S+?)
+  | (?P<number>-?[0-9][0-9.eE+-]*)
+  | (?P<other>[^\s"()=!<>:]+|\S)
     """,
     re.VERBOSE,
 )
