@@ -64,7 +64,10 @@ class _Metrics:
 
     def gauge(self, metric_type: str, service: str, revision: str, value: float) -> None:
         if self.store is not None:
-            self.store.record_gauge(metric_type, service=service, revision=revision, location=self.region, value=value)
+            labels = {"state": "active"} if metric_type.endswith("/instance_count") else None
+            self.store.record_gauge(
+                metric_type, service=service, revision=revision, location=self.region, value=value, metric_labels=labels
+            )
 
     def set_delay(self, seconds: float) -> None:
         if self.store is not None:
