@@ -45,8 +45,11 @@ Deliberate simplifications, each documented where it is implemented:
 * ``name`` must be ``projects/PROJECT`` of this sandbox: another project is
   NOT_FOUND (the real API answers NOT_FOUND or PERMISSION_DENIED, never an
   empty list); ``organizations/`` and ``folders/`` are INVALID_ARGUMENT;
-* paging cuts between whole time series (``page_size`` counts points in the
-  FULL view, series in the HEADERS view, as documented).
+* ``page_size`` counts points in the FULL view and series in the HEADERS
+  view, as documented; a long series continues on the next page (same
+  identity, older points). Without ``page_size`` a page holds at most
+  :data:`DEFAULT_PAGE_POINTS` points (the documented 100,000 would overflow
+  the client's default 4 MB gRPC message limit for distributions).
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ __all__ = [
     "UTILIZATION_BUCKETS",
     "RETENTION_SECONDS",
     "MIN_ALIGNMENT_PERIOD_SECONDS",
+    "MAX_PAGE_SIZE",
+    "DEFAULT_PAGE_POINTS",
 ]
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
@@ -96,6 +101,7 @@ INSTANCE_COUNT = "run.googleapis.com/container/instance_count"
 RETENTION_SECONDS = 6 * 3600
 MIN_ALIGNMENT_PERIOD_SECONDS = 60  # "The value must be at least 60 seconds." (Aggregation docs)
 MAX_PAGE_SIZE = 100_000
+DEFAULT_PAGE_POINTS = 10_000
 CUSTOM_PREFIX = "custom.googleapis.com/"
 REVISION_RESOURCE = "cloud_run_revision"
 
@@ -363,7 +369,7 @@ class _Query:
     group_by: tuple[str, ...]
     headers_only: bool
     page_size: int
-    offset: int
+    offset: tuple[int, int]  # (series index, point index) where the page starts
 
 
 class _Out(NamedTuple):
@@ -804,12 +810,15 @@ class MetricStore:
         if reducer != _Reducer.REDUCE_NONE:
             _check_reducer(reducer, _DOUBLE, metric_filter.metric_type)  # the reducer itself; types checked later
             group_by = tuple(_normal_group_field(f) for f in agg.group_by_fields)
-        page_size = req.page_size if 0 < req.page_size <= MAX_PAGE_SIZE else MAX_PAGE_SIZE
-        offset = 0
+        if req.page_size < 0:
+            raise InvalidQuery(f"page_size {req.page_size} must be positive")
+        page_size = min(req.page_size, MAX_PAGE_SIZE) if req.page_size else DEFAULT_PAGE_POINTS
+        offset = (0, 0)
         if req.page_token:
-            if not req.page_token.isdigit():
+            parts = req.page_token.split(":")
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
                 raise InvalidQuery(f"page_token {req.page_token!r} is not a token this API returned")
-            offset = int(req.page_token)
+            offset = (int(parts[0]), int(parts[1]))
         headers = view == monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS
         return _Query(metric_filter, start, end, aligner, period, reducer, group_by, headers, page_size, offset)
 
@@ -882,20 +891,25 @@ class MetricStore:
 
     def _page(self, q: _Query, outs: list[_Out]) -> monitoring_v3.ListTimeSeriesResponse:
         resp = monitoring_v3.ListTimeSeriesResponse.pb()()
-        if q.offset > len(outs):
+        i, j = q.offset
+        if i > len(outs):
             raise InvalidQuery("page_token is past the end of the results")
         budget = q.page_size
-        i = q.offset
-        while i < len(outs):
+        while i < len(outs) and budget > 0:
             out = outs[i]
-            cost = 1 if q.headers_only else len(out.points)
-            if i > q.offset and cost > budget:
-                break
-            budget -= cost
-            _fill_series(resp.time_series.add(), out, headers_only=q.headers_only)
-            i += 1
+            if q.headers_only:
+                _fill_series(resp.time_series.add(), out, [], headers_only=True)
+                budget -= 1
+                i += 1
+                continue
+            points = out.points[j : j + budget]
+            _fill_series(resp.time_series.add(), out, points, headers_only=False)
+            budget -= len(points)
+            j += len(points)
+            if j >= len(out.points):
+                i, j = i + 1, 0
         if i < len(outs):
-            resp.next_page_token = str(i)
+            resp.next_page_token = f"{i}:{j}"
         return monitoring_v3.ListTimeSeriesResponse.wrap(resp)
 
 
@@ -935,7 +949,7 @@ def _sort_key(out: _Out) -> tuple[Any, ...]:
     return (sorted(out.resource_labels.items()), sorted(out.metric_labels.items()))
 
 
-def _fill_series(ts: Any, out: _Out, *, headers_only: bool) -> None:
+def _fill_series(ts: Any, out: _Out, points: list[tuple[int, int, Any]], *, headers_only: bool) -> None:
     ts.metric.type = out.metric_type
     ts.metric.labels.update(out.metric_labels)
     ts.resource.type = out.resource_type
@@ -945,7 +959,7 @@ def _fill_series(ts: Any, out: _Out, *, headers_only: bool) -> None:
     ts.unit = out.unit
     if headers_only:
         return
-    for start, end, value in out.points:
+    for start, end, value in points:
         p = ts.points.add()
         p.interval.start_time.FromNanoseconds(start)
         p.interval.end_time.FromNanoseconds(end)

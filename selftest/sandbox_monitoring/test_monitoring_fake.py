@@ -293,6 +293,18 @@ def test_paging_returns_every_series_once(store: MetricStore, client: Any) -> No
     assert sorted(label(s, "revision_name") for s in series) == [f"rev-{i:02d}" for i in range(12)]
 
 
+def test_a_long_series_continues_on_the_next_page(store: MetricStore, client: Any) -> None:
+    for i in range(25):
+        record(store, at=NOW - 100 + i)
+
+    pages = query(client, REQUEST_COUNT, page_size=10)
+
+    assert [len(s.points) for s in pages] == [10, 10, 5]
+    assert {label(s, "revision_name") for s in pages} == {"emergence-00002-abc"}
+    ends = [p.interval.end_time.timestamp() for s in pages for p in s.points]
+    assert ends == [NOW - 100 + i for i in reversed(range(25))]
+
+
 # ----------------------------------------------------------------------------- visibility delay
 
 
