@@ -34,6 +34,24 @@ PERCENTILE_*) works the same on them. Latency buckets are exponential
 (100 finite buckets, growth factor 1.4, scale 1.0 ms), utilization buckets
 linear (100 finite buckets of width 0.01 from 0).
 
+Aggregation, following the ``Aggregation`` reference:
+
+* aligners ``ALIGN_NONE`` (raw points), ``ALIGN_DELTA`` and ``ALIGN_RATE``
+  (DELTA or CUMULATIVE metrics; RATE is per second, numbers only),
+  ``ALIGN_SUM``, ``ALIGN_MEAN``, ``ALIGN_MAX``, ``ALIGN_MIN``, ``ALIGN_COUNT``
+  and ``ALIGN_PERCENTILE_50/95/99`` (GAUGE or DELTA metrics; percentiles on
+  distributions only, interpolated linearly inside the bucket that holds the
+  rank). ``ALIGN_MEAN`` also takes distributions (their count-weighted mean).
+* reducers ``REDUCE_SUM``, ``REDUCE_MEAN``, ``REDUCE_MAX``, ``REDUCE_MIN``,
+  ``REDUCE_COUNT`` and ``REDUCE_PERCENTILE_50/95/99`` (distributions are merged
+  first; numbers use linear interpolation between the closest ranks), with
+  ``group_by_fields`` ``metric.labels.X`` / ``resource.labels.X`` (or
+  ``.label.``). A reduced series keeps only the grouped labels and the
+  resource's ``project_id``.
+* a reducer needs an aligner other than ALIGN_NONE, an aligner needs an
+  ``alignment_period`` of at least 60 s; any other aligner, reducer or
+  combination is :class:`InvalidQuery`, checked even when there is no data.
+
 Deliberate simplifications, each documented where it is implemented:
 
 * every recorded event is its own raw point (Cloud Run writes one point per
@@ -771,6 +789,7 @@ class MetricStore:
         if req.name[len(prefix) :] != self.project:
             raise ProjectNotFound(f"project {req.name[len(prefix):]!r} not found (this sandbox holds project {self.project!r})")
         metric_filter = parse_filter(req.filter)
+        self._check_descriptor(metric_filter)
         if not req.HasField("interval") or not req.interval.HasField("end_time"):
             raise InvalidQuery("interval.end_time is required")
         end = req.interval.end_time.ToNanoseconds()
@@ -821,6 +840,29 @@ class MetricStore:
             offset = (int(parts[0]), int(parts[1]))
         headers = view == monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS
         return _Query(metric_filter, start, end, aligner, period, reducer, group_by, headers, page_size, offset)
+
+    def _check_descriptor(self, metric_filter: Filter) -> None:
+        """Refuse an unknown metric type, or a resource type Cloud Run metrics are not written for.
+
+        The real API answers both with INVALID_ARGUMENT ("The supplied filter does not specify a
+        valid combination of metric and monitored resource descriptors"), not with an empty list.
+        """
+        mtype = metric_filter.metric_type
+        if mtype not in self._descriptors:
+            known = ", ".join(sorted(_BUILTIN))
+            raise InvalidQuery(
+                f"metric.type {mtype!r} is unknown: the supplied filter does not specify a valid combination "
+                f"of metric and monitored resource descriptors (the sandbox serves {known} and the "
+                f"{CUSTOM_PREFIX}* metrics written to it)"
+            )
+        if mtype in _BUILTIN:
+            for c in metric_filter.comparisons:
+                if c.field == "resource.type" and not c.negated and c.value != REVISION_RESOURCE:
+                    raise InvalidQuery(
+                        f"resource.type {c.value!r} does not go with metric.type {mtype!r}: the supplied filter "
+                        f"does not specify a valid combination of metric and monitored resource descriptors "
+                        f"(use {REVISION_RESOURCE})"
+                    )
 
     def _evaluate(self, q: _Query, selected: list[tuple[_Series, list[_Point]]]) -> list[_Out]:
         desc = self._descriptors.get(q.metric_filter.metric_type)

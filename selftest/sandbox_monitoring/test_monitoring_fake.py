@@ -339,6 +339,8 @@ def test_visibility_delay_hides_then_shows_points(store: MetricStore, client: An
         (f'metric.type = "{REQUEST_COUNT}" AND project = "{PROJECT}"', "'project'"),
         (f'metric.type = "{REQUEST_COUNT}" AND metric.labels.response_code = 500', "'500'"),
         ('resource.type = "cloud_run_revision"', "metric.type"),
+        ('metric.type = "run.googleapis.com/request_counts"', "'run.googleapis.com/request_counts' is unknown"),
+        (f'metric.type = "{REQUEST_COUNT}" AND resource.type = "cloud_run_job"', "'cloud_run_job'"),
         (f'metric.type != "{REQUEST_COUNT}"', "metric.type"),
     ],
 )
@@ -416,6 +418,38 @@ def test_create_time_series_round_trips_a_custom_metric(client: Any, clock: Cloc
     request["aggregation"] = agg("ALIGN_MEAN")
     (mean,) = list(client.list_time_series(request=request, timeout=5, retry=bounded_retry()))
     assert mean.points[0].value.double_value == pytest.approx(0.5)
+
+
+def test_cumulative_custom_metric_aligns_to_increases(client: Any, clock: Clock) -> None:
+    for at, total in ((NOW - 240, 10), (NOW - 180, 25), (NOW - 120, 40)):
+        clock.now = at
+        series = monitoring_v3.TimeSeries(
+            {
+                "metric": {"type": "custom.googleapis.com/revgate/probes_total"},
+                "resource": {"type": "global", "labels": {"project_id": PROJECT}},
+                "metric_kind": "CUMULATIVE",
+                "points": [{"interval": {"start_time": ts(NOW - 300), "end_time": ts(at)}, "value": {"int64_value": total}}],
+            }
+        )
+        client.create_time_series(name=f"projects/{PROJECT}", time_series=[series], timeout=5, retry=bounded_retry())
+    clock.now = NOW
+    request = {
+        "name": f"projects/{PROJECT}",
+        "filter": 'metric.type = "custom.googleapis.com/revgate/probes_total"',
+        "interval": {"start_time": ts(NOW - 300), "end_time": ts(NOW)},
+    }
+
+    request["aggregation"] = agg("ALIGN_DELTA", period=300)
+    (delta,) = list(client.list_time_series(request=request, timeout=5, retry=bounded_retry()))
+    assert [p.value.int64_value for p in delta.points] == [40]
+
+    request["interval"]["start_time"] = ts(NOW - 200)  # the point at NOW-240 is outside, but is the base of the next
+    request["aggregation"] = agg("ALIGN_RATE", period=60)
+    (rate,) = list(client.list_time_series(request=request, timeout=5, retry=bounded_retry()))
+    assert [(p.interval.end_time.timestamp(), p.value.double_value) for p in rate.points] == [
+        (NOW - 120, pytest.approx(15 / 60)),
+        (NOW - 180, pytest.approx(15 / 60)),
+    ]
 
 
 def test_create_time_series_refuses_cloud_run_metrics_and_out_of_order_points(client: Any) -> None:
