@@ -138,8 +138,16 @@ _NUMERIC = (_INT64, _DOUBLE)
 
 _Aligner = monitoring_v3.Aggregation.Aligner
 _Reducer = monitoring_v3.Aggregation.Reducer
-_PERCENTILE_ALIGNERS = {_Aligner.ALIGN_PERCENTILE_50: 50.0, _Aligner.ALIGN_PERCENTILE_95: 95.0, _Aligner.ALIGN_PERCENTILE_99: 99.0}
-_PERCENTILE_REDUCERS = {_Reducer.REDUCE_PERCENTILE_50: 50.0, _Reducer.REDUCE_PERCENTILE_95: 95.0, _Reducer.REDUCE_PERCENTILE_99: 99.0}
+_PERCENTILE_ALIGNERS = {
+    _Aligner.ALIGN_PERCENTILE_50: 50.0,
+    _Aligner.ALIGN_PERCENTILE_95: 95.0,
+    _Aligner.ALIGN_PERCENTILE_99: 99.0,
+}
+_PERCENTILE_REDUCERS = {
+    _Reducer.REDUCE_PERCENTILE_50: 50.0,
+    _Reducer.REDUCE_PERCENTILE_95: 95.0,
+    _Reducer.REDUCE_PERCENTILE_99: 99.0,
+}
 
 
 class ProjectNotFound(MonitoringError):
@@ -181,8 +189,12 @@ class Buckets:
         if which == "exponential_buckets":
             e = options.exponential_buckets
             if e.num_finite_buckets <= 0 or e.growth_factor <= 1 or e.scale <= 0:
-                raise InvalidQuery("exponential bucket options need num_finite_buckets > 0, growth_factor > 1, scale > 0")
-            return cls.exponential(num_finite_buckets=e.num_finite_buckets, growth_factor=e.growth_factor, scale=e.scale)
+                raise InvalidQuery(
+                    "exponential bucket options need num_finite_buckets > 0, growth_factor > 1, scale > 0"
+                )
+            return cls.exponential(
+                num_finite_buckets=e.num_finite_buckets, growth_factor=e.growth_factor, scale=e.scale
+            )
         if which == "linear_buckets":
             ln = options.linear_buckets
             if ln.num_finite_buckets <= 0 or ln.width <= 0:
@@ -190,7 +202,7 @@ class Buckets:
             return cls.linear(num_finite_buckets=ln.num_finite_buckets, width=ln.width, offset=ln.offset)
         if which == "explicit_buckets":
             b = list(options.explicit_buckets.bounds)
-            if not b or any(y <= x for x, y in zip(b, b[1:])):
+            if not b or any(y <= x for x, y in zip(b, b[1:], strict=False)):
                 raise InvalidQuery("explicit bucket bounds must be non-empty and strictly increasing")
             return cls.explicit(b)
         raise InvalidQuery("a distribution value needs bucket_options")
@@ -411,6 +423,14 @@ def _enum_name(enum: Any, value: int) -> str:
         return str(value)
 
 
+def _kind_name(kind: int) -> str:
+    return _enum_name(metric_pb2.MetricDescriptor.MetricKind, kind)
+
+
+def _type_name(value_type: int) -> str:
+    return _enum_name(metric_pb2.MetricDescriptor.ValueType, value_type)
+
+
 def _normal_group_field(name: str) -> str:
     for prefix, normal in (
         ("metric.labels.", "metric.labels."),
@@ -489,8 +509,8 @@ def _sum(values: list[Any], series: _Series) -> Any:
 
 def _check_aligner(aligner: int, kind: int, value_type: int, metric_type: str) -> None:
     name = _enum_name(_Aligner, aligner)
-    kind_name = _enum_name(metric_pb2.MetricDescriptor.MetricKind, kind)
-    vt_name = _enum_name(metric_pb2.MetricDescriptor.ValueType, value_type)
+    kind_name = _kind_name(kind)
+    vt_name = _type_name(value_type)
     what = f"per_series_aligner {name} is not valid for {metric_type} ({kind_name}, {vt_name})"
     if aligner in (_Aligner.ALIGN_DELTA, _Aligner.ALIGN_RATE):
         if kind not in (_DELTA, _CUMULATIVE):
@@ -564,7 +584,7 @@ def _check_reducer(reducer: int, value_type: int, metric_type: str) -> None:
     ):
         raise InvalidQuery(f"cross_series_reducer {name} is not supported by the sandbox")
     if reducer in (_Reducer.REDUCE_MAX, _Reducer.REDUCE_MIN) and value_type not in _NUMERIC:
-        vt = _enum_name(metric_pb2.MetricDescriptor.ValueType, value_type)
+        vt = _type_name(value_type)
         raise InvalidQuery(f"cross_series_reducer {name} is not valid for {metric_type} aligned to {vt} values")
 
 
@@ -610,8 +630,20 @@ class MetricStore:
         resource = self._revision_labels(service, revision, location)
         code_class = f"{status_code // 100}xx"
         with self._lock:
-            self._add(REQUEST_COUNT, {"response_code": str(status_code), "response_code_class": code_class}, REVISION_RESOURCE, resource, _Point(t, t, t, 1))
-            self._add(REQUEST_LATENCIES, {"response_code_class": code_class}, REVISION_RESOURCE, resource, _Point(t, t, t, float(latency_ms)))
+            self._add(
+                REQUEST_COUNT,
+                {"response_code": str(status_code), "response_code_class": code_class},
+                REVISION_RESOURCE,
+                resource,
+                _Point(t, t, t, 1),
+            )
+            self._add(
+                REQUEST_LATENCIES,
+                {"response_code_class": code_class},
+                REVISION_RESOURCE,
+                resource,
+                _Point(t, t, t, float(latency_ms)),
+            )
             self._maybe_prune()
 
     def record_gauge(
@@ -632,7 +664,13 @@ class MetricStore:
         desc = _BUILTIN[metric_type]
         v: Any = int(value) if desc.value_type == _INT64 else float(value)
         with self._lock:
-            self._add(metric_type, dict(metric_labels or {}), REVISION_RESOURCE, self._revision_labels(service, revision, location), _Point(t, t, t, v))
+            self._add(
+                metric_type,
+                dict(metric_labels or {}),
+                REVISION_RESOURCE,
+                self._revision_labels(service, revision, location),
+                _Point(t, t, t, v),
+            )
             self._maybe_prune()
 
     def _revision_labels(self, service: str, revision: str, location: str) -> dict[str, str]:
@@ -652,12 +690,19 @@ class MetricStore:
         resource_labels: dict[str, str],
         point: _Point,
     ) -> _Series:
-        key: _SeriesKey = (metric_type, tuple(sorted(metric_labels.items())), resource_type, tuple(sorted(resource_labels.items())))
+        key: _SeriesKey = (
+            metric_type,
+            tuple(sorted(metric_labels.items())),
+            resource_type,
+            tuple(sorted(resource_labels.items())),
+        )
         by_key = self._series.setdefault(metric_type, {})
         series = by_key.get(key)
         if series is None:
             d = self._descriptors[metric_type]
-            series = _Series(metric_type, metric_labels, resource_type, resource_labels, d.kind, d.value_type, d.unit, d.buckets)
+            series = _Series(
+                metric_type, metric_labels, resource_type, resource_labels, d.kind, d.value_type, d.unit, d.buckets
+            )
             by_key[key] = series
         series.append(point)
         return series
@@ -692,7 +737,9 @@ class MetricStore:
                 where = f"timeSeries[{i}]"
                 mtype = ts.metric.type
                 if not mtype.startswith(CUSTOM_PREFIX):
-                    raise InvalidQuery(f"{where}: metric type {mtype!r} cannot be written; only {CUSTOM_PREFIX}* metrics are supported")
+                    raise InvalidQuery(
+                        f"{where}: metric type {mtype!r} cannot be written; only {CUSTOM_PREFIX}* metrics are supported"
+                    )
                 if not ts.resource.type:
                     raise InvalidQuery(f"{where}: the monitored resource type is missing")
                 if len(ts.points) != 1:
@@ -709,14 +756,16 @@ class MetricStore:
                 if value_type is None:
                     raise InvalidQuery(f"{where}: the point has no value")
                 if ts.value_type and ts.value_type != value_type:
-                    raise InvalidQuery(f"{where}: value_type {_enum_name(metric_pb2.MetricDescriptor.ValueType, ts.value_type)} does not match the point's {which}")
+                    raise InvalidQuery(
+                        f"{where}: value_type {_type_name(ts.value_type)} does not match the point's {which}"
+                    )
                 kind = ts.metric_kind or _GAUGE
                 if not p.interval.HasField("end_time"):
                     raise InvalidQuery(f"{where}: the point's interval.end_time is missing")
                 end = p.interval.end_time.ToNanoseconds()
                 start = p.interval.start_time.ToNanoseconds() if p.interval.HasField("start_time") else end
                 if kind in (_DELTA, _CUMULATIVE) and not start < end:
-                    raise InvalidQuery(f"{where}: a {_enum_name(metric_pb2.MetricDescriptor.MetricKind, kind)} point needs start_time before end_time")
+                    raise InvalidQuery(f"{where}: a {_kind_name(kind)} point needs start_time before end_time")
                 if kind == _GAUGE and start != end:
                     raise InvalidQuery(f"{where}: a GAUGE point needs start_time equal to end_time (or unset)")
                 value: Any
@@ -732,23 +781,35 @@ class MetricStore:
                     descriptors[mtype] = desc
                 elif (known.kind, known.value_type) != (kind, value_type):
                     raise InvalidQuery(
-                        f"{where}: {mtype} is {_enum_name(metric_pb2.MetricDescriptor.MetricKind, known.kind)} "
-                        f"{_enum_name(metric_pb2.MetricDescriptor.ValueType, known.value_type)}; the point is "
-                        f"{_enum_name(metric_pb2.MetricDescriptor.MetricKind, kind)} {_enum_name(metric_pb2.MetricDescriptor.ValueType, value_type)}"
+                        f"{where}: {mtype} is {_kind_name(known.kind)} "
+                        f"{_type_name(known.value_type)}; the point is "
+                        f"{_kind_name(kind)} {_type_name(value_type)}"
                     )
                 elif known.buckets != buckets:
-                    raise InvalidQuery(f"{where}: the distribution's bucket_options differ from those of earlier points of {mtype}")
+                    raise InvalidQuery(
+                        f"{where}: the distribution's bucket_options differ from those of earlier points of {mtype}"
+                    )
                 resource_labels = dict(ts.resource.labels)
                 resource_labels.setdefault("project_id", self.project)
                 metric_labels = dict(ts.metric.labels)
-                key: _SeriesKey = (mtype, tuple(sorted(metric_labels.items())), ts.resource.type, tuple(sorted(resource_labels.items())))
+                key: _SeriesKey = (
+                    mtype,
+                    tuple(sorted(metric_labels.items())),
+                    ts.resource.type,
+                    tuple(sorted(resource_labels.items())),
+                )
                 if key in pending_ends:
                     raise InvalidQuery(f"{where}: the same time series appears twice in one request")
                 existing = self._series.get(mtype, {}).get(key)
                 if existing is not None and existing.points and end <= existing.points[-1].end:
-                    raise InvalidQuery(f"{where}: points must be written in order; one or more points were older than the most recent point of {mtype}")
+                    raise InvalidQuery(
+                        f"{where}: points must be written in order; one or more points were older than "
+                        f"the most recent point of {mtype}"
+                    )
                 pending_ends[key] = end
-                checked.append((mtype, metric_labels, ts.resource.type, resource_labels, desc, _Point(end, start, now, value)))
+                checked.append(
+                    (mtype, metric_labels, ts.resource.type, resource_labels, desc, _Point(end, start, now, value))
+                )
             for mtype, desc in descriptors.items():
                 self._descriptors.setdefault(mtype, desc)
             for mtype, metric_labels, rtype, resource_labels, _desc, point in checked:
@@ -774,7 +835,9 @@ class MetricStore:
                 ):
                     continue
                 series.sort()
-                lo = 0 if series.kind == _CUMULATIVE else bisect.bisect_left(series.points, q.start, key=lambda p: p.end)
+                lo = (
+                    0 if series.kind == _CUMULATIVE else bisect.bisect_left(series.points, q.start, key=lambda p: p.end)
+                )
                 hi = bisect.bisect_right(series.points, q.end, key=lambda p: p.end)
                 points = [p for p in series.points[lo:hi] if p.seen <= visible_before]
                 if points:
@@ -787,7 +850,9 @@ class MetricStore:
         if not req.name.startswith(prefix):
             raise InvalidQuery(f"name {req.name!r} is not supported by the sandbox: use projects/{self.project}")
         if req.name[len(prefix) :] != self.project:
-            raise ProjectNotFound(f"project {req.name[len(prefix):]!r} not found (this sandbox holds project {self.project!r})")
+            raise ProjectNotFound(
+                f"project {req.name[len(prefix) :]!r} not found (this sandbox holds project {self.project!r})"
+            )
         metric_filter = parse_filter(req.filter)
         self._check_descriptor(metric_filter)
         if not req.HasField("interval") or not req.interval.HasField("end_time"):
@@ -801,14 +866,24 @@ class MetricStore:
         if req.HasField("secondary_aggregation") and req.secondary_aggregation.ByteSize():
             raise InvalidQuery("secondary_aggregation is not supported by the sandbox")
         view = req.view
-        if view not in (monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL, monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS):
+        if view not in (
+            monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+            monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS,
+        ):
             raise InvalidQuery(f"view {view} is not supported")
         agg = req.aggregation
         aligner, reducer = agg.per_series_aligner, agg.cross_series_reducer
         supported = {
-            _Aligner.ALIGN_NONE, _Aligner.ALIGN_DELTA, _Aligner.ALIGN_RATE, _Aligner.ALIGN_SUM, _Aligner.ALIGN_MEAN,
-            _Aligner.ALIGN_MAX, _Aligner.ALIGN_MIN, _Aligner.ALIGN_COUNT, *_PERCENTILE_ALIGNERS,
-        }  # fmt: skip
+            _Aligner.ALIGN_NONE,
+            _Aligner.ALIGN_DELTA,
+            _Aligner.ALIGN_RATE,
+            _Aligner.ALIGN_SUM,
+            _Aligner.ALIGN_MEAN,
+            _Aligner.ALIGN_MAX,
+            _Aligner.ALIGN_MIN,
+            _Aligner.ALIGN_COUNT,
+            *_PERCENTILE_ALIGNERS,
+        }
         if aligner not in supported:
             raise InvalidQuery(f"per_series_aligner {_enum_name(_Aligner, aligner)} is not supported by the sandbox")
         if reducer != _Reducer.REDUCE_NONE and aligner == _Aligner.ALIGN_NONE:
@@ -819,11 +894,14 @@ class MetricStore:
         period = 0
         if aligner != _Aligner.ALIGN_NONE:
             if not agg.HasField("alignment_period"):
-                raise InvalidQuery(f"alignment_period is required with per_series_aligner {_enum_name(_Aligner, aligner)}")
+                raise InvalidQuery(
+                    f"alignment_period is required with per_series_aligner {_enum_name(_Aligner, aligner)}"
+                )
             period = agg.alignment_period.ToNanoseconds()
             if period < MIN_ALIGNMENT_PERIOD_SECONDS * _NS:
                 raise InvalidQuery(
-                    f"alignment_period {period / _NS:g}s is too short: it must be at least {MIN_ALIGNMENT_PERIOD_SECONDS}s"
+                    f"alignment_period {period / _NS:g}s is too short: "
+                    f"it must be at least {MIN_ALIGNMENT_PERIOD_SECONDS}s"
                 )
         group_by: tuple[str, ...] = ()
         if reducer != _Reducer.REDUCE_NONE:
@@ -873,13 +951,21 @@ class MetricStore:
         if q.aligner == _Aligner.ALIGN_NONE:
             return sorted(
                 (
-                    _Out(s.metric_type, dict(s.metric_labels), s.resource_type, dict(s.resource_labels), s.kind, s.value_type, s.unit,
-                         [(p.start, p.end, _raw_value(p.value, s)) for p in reversed(pts)])
+                    _Out(
+                        s.metric_type,
+                        dict(s.metric_labels),
+                        s.resource_type,
+                        dict(s.resource_labels),
+                        s.kind,
+                        s.value_type,
+                        s.unit,
+                        [(p.start, p.end, _raw_value(p.value, s)) for p in reversed(pts)],
+                    )
                     for s, pts in ((s, [p for p in pts if p.end >= q.start]) for s, pts in selected)
                     if pts
                 ),
                 key=_sort_key,
-            )  # fmt: skip
+            )
         aligned: list[tuple[_Series, int, int, dict[int, Any]]] = []
         for s, pts in selected:
             deltas = None
@@ -892,12 +978,20 @@ class MetricStore:
         if q.reducer == _Reducer.REDUCE_NONE:
             return sorted(
                 (
-                    _Out(s.metric_type, dict(s.metric_labels), s.resource_type, dict(s.resource_labels), kind, vt, unit,
-                         [self._aligned_point(q, k, kind, windows[k]) for k in sorted(windows)])
+                    _Out(
+                        s.metric_type,
+                        dict(s.metric_labels),
+                        s.resource_type,
+                        dict(s.resource_labels),
+                        kind,
+                        vt,
+                        unit,
+                        [self._aligned_point(q, k, kind, windows[k]) for k in sorted(windows)],
+                    )
                     for s, kind, vt, windows in aligned
                 ),
                 key=_sort_key,
-            )  # fmt: skip
+            )
         groups: dict[tuple[str, ...], list[tuple[_Series, int, int, dict[int, Any]]]] = {}
         for entry in aligned:
             s = entry[0]
@@ -905,8 +999,16 @@ class MetricStore:
         outs: list[_Out] = []
         for values, members in groups.items():
             first = members[0][0]
-            metric_labels = {f[len("metric.labels.") :]: v for f, v in zip(q.group_by, values) if f.startswith("metric.") and v}
-            resource_labels = {f[len("resource.labels.") :]: v for f, v in zip(q.group_by, values) if f.startswith("resource.") and v}
+            metric_labels = {
+                f[len("metric.labels.") :]: v
+                for f, v in zip(q.group_by, values, strict=True)
+                if f.startswith("metric.") and v
+            }
+            resource_labels = {
+                f[len("resource.labels.") :]: v
+                for f, v in zip(q.group_by, values, strict=True)
+                if f.startswith("resource.") and v
+            }
             if "project_id" in first.resource_labels:
                 resource_labels.setdefault("project_id", first.resource_labels["project_id"])
             in_kind, in_vt = members[0][1], members[0][2]
@@ -921,9 +1023,17 @@ class MetricStore:
                 points.append(value)
             kind = _DELTA if in_kind == _DELTA and q.reducer == _Reducer.REDUCE_SUM else _GAUGE
             outs.append(
-                _Out(first.metric_type, metric_labels, first.resource_type, resource_labels, kind, out_vt, unit,
-                     [self._aligned_point(q, k, kind, v) for k, v in zip(sorted(by_window), points)])
-            )  # fmt: skip
+                _Out(
+                    first.metric_type,
+                    metric_labels,
+                    first.resource_type,
+                    resource_labels,
+                    kind,
+                    out_vt,
+                    unit,
+                    [self._aligned_point(q, k, kind, v) for k, v in zip(sorted(by_window), points, strict=True)],
+                )
+            )
         return sorted(outs, key=_sort_key)
 
     @staticmethod
@@ -1039,7 +1149,9 @@ def metric_service_handler(store: MetricStore) -> grpc.GenericRpcHandler:
             name = request.name
             if name != f"projects/{store.project}":
                 if name.startswith("projects/"):
-                    raise ProjectNotFound(f"project {name[len('projects/'):]!r} not found (this sandbox holds project {store.project!r})")
+                    raise ProjectNotFound(
+                        f"project {name[len('projects/') :]!r} not found (this sandbox holds project {store.project!r})"
+                    )
                 raise InvalidQuery(f"name {name!r} is not supported by the sandbox: use projects/{store.project}")
             store.write(list(request.time_series))
             return empty_pb2.Empty()

@@ -173,7 +173,9 @@ def parse_filter(text: str) -> Filter:
         if op_kind != "op":
             raise InvalidQuery(f"filter has {op!r} after {value!r} where '=' or '!=' is expected")
         if op not in ("=", "!="):
-            raise InvalidQuery(f"filter operator {op!r} (in {value} {op} ...) is not supported by the sandbox; use = or !=")
+            raise InvalidQuery(
+                f"filter operator {op!r} (in {value} {op} ...) is not supported by the sandbox; use = or !="
+            )
         if i + 2 >= len(tokens):
             raise InvalidQuery(f"filter ends after '{value} {op}': a quoted value is missing")
         v_kind, v = tokens[i + 2]

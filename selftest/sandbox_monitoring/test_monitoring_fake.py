@@ -21,11 +21,11 @@ from google.cloud import monitoring_v3
 
 from revgate_support.google_clients import bounded_retry, metric_client
 from sandbox.monitoring import (
+    INSTANCE_COUNT,
     LATENCY_BUCKETS,
     MEMORY_UTILIZATIONS,
     REQUEST_COUNT,
     REQUEST_LATENCIES,
-    INSTANCE_COUNT,
     MetricStore,
     metric_service_handler,
 )
@@ -70,7 +70,7 @@ def client(store: MetricStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 
 
 def ts(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
 def query(
@@ -94,7 +94,9 @@ def query(
     return list(client.list_time_series(request=request, timeout=5, retry=bounded_retry()))
 
 
-def agg(aligner: str, reducer: str = "REDUCE_NONE", group_by: list[str] | None = None, period: int = 600) -> dict[str, Any]:
+def agg(
+    aligner: str, reducer: str = "REDUCE_NONE", group_by: list[str] | None = None, period: int = 600
+) -> dict[str, Any]:
     return {
         "alignment_period": {"seconds": period},
         "per_series_aligner": aligner,
@@ -103,8 +105,17 @@ def agg(aligner: str, reducer: str = "REDUCE_NONE", group_by: list[str] | None =
     }
 
 
-def record(store: MetricStore, *, revision: str = "emergence-00002-abc", code: int = 200, latency: float = 50.0, at: float = NOW - 30) -> None:
-    store.record_request(service=SERVICE, revision=revision, location=LOCATION, status_code=code, latency_ms=latency, at=at)
+def record(
+    store: MetricStore,
+    *,
+    revision: str = "emergence-00002-abc",
+    code: int = 200,
+    latency: float = 50.0,
+    at: float = NOW - 30,
+) -> None:
+    store.record_request(
+        service=SERVICE, revision=revision, location=LOCATION, status_code=code, latency_ms=latency, at=at
+    )
 
 
 def label(series: monitoring_v3.TimeSeries, name: str) -> str:
@@ -122,7 +133,9 @@ def test_request_counts_by_response_code_class_are_exact(store: MetricStore, cli
     for i in range(4):
         record(store, code=503, at=NOW - 20 + i)
 
-    series = query(client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["metric.labels.response_code_class"]))
+    series = query(
+        client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["metric.labels.response_code_class"])
+    )
 
     counts = {label(s, "response_code_class"): s.points[0].value.int64_value for s in series}
     assert counts == {"2xx": 137, "4xx": 9, "5xx": 4}
@@ -207,7 +220,9 @@ def test_group_by_revision_name_splits_counts(store: MetricStore, client: Any) -
     for i in range(20):
         record(store, revision="emergence-00002-new", code=500 if i < 5 else 200)
 
-    series = query(client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["resource.labels.revision_name"]))
+    series = query(
+        client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["resource.labels.revision_name"])
+    )
     by_revision = {s.resource.labels["revision_name"]: s.points[0].value.int64_value for s in series}
     assert by_revision == {"emergence-00001-old": 30, "emergence-00002-new": 20}
     assert all(not s.metric.labels for s in series)
@@ -215,9 +230,13 @@ def test_group_by_revision_name_splits_counts(store: MetricStore, client: Any) -
     series = query(
         client,
         REQUEST_COUNT,
-        aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["resource.label.revision_name", "metric.label.response_code_class"]),
+        aggregation=agg(
+            "ALIGN_DELTA", "REDUCE_SUM", ["resource.label.revision_name", "metric.label.response_code_class"]
+        ),
     )
-    keyed = {(label(s, "revision_name"), label(s, "response_code_class")): s.points[0].value.int64_value for s in series}
+    keyed = {
+        (label(s, "revision_name"), label(s, "response_code_class")): s.points[0].value.int64_value for s in series
+    }
     assert keyed == {
         ("emergence-00001-old", "2xx"): 30,
         ("emergence-00002-new", "2xx"): 15,
@@ -271,10 +290,18 @@ def test_one_point_per_alignment_period_newest_first(store: MetricStore, client:
 
 def test_container_gauges(store: MetricStore, client: Any) -> None:
     for i, value in enumerate((0.20, 0.40, 0.90)):
-        store.record_gauge(MEMORY_UTILIZATIONS, service=SERVICE, revision="r", location=LOCATION, value=value, at=NOW - 50 + i)
+        store.record_gauge(
+            MEMORY_UTILIZATIONS, service=SERVICE, revision="r", location=LOCATION, value=value, at=NOW - 50 + i
+        )
     for i, count in enumerate((1, 3, 2)):
         store.record_gauge(
-            INSTANCE_COUNT, service=SERVICE, revision="r", location=LOCATION, value=count, at=NOW - 50 + i, metric_labels={"state": "active"}
+            INSTANCE_COUNT,
+            service=SERVICE,
+            revision="r",
+            location=LOCATION,
+            value=count,
+            at=NOW - 50 + i,
+            metric_labels={"state": "active"},
         )
 
     (memory,) = query(client, MEMORY_UTILIZATIONS, aggregation=agg("ALIGN_PERCENTILE_99", "REDUCE_MAX"))
@@ -344,9 +371,15 @@ def test_visibility_delay_hides_then_shows_points(store: MetricStore, client: An
         (f'metric.type != "{REQUEST_COUNT}"', "metric.type"),
     ],
 )
-def test_unsupported_filter_is_invalid_argument_naming_the_part(store: MetricStore, client: Any, filter_text: str, named: str) -> None:
+def test_unsupported_filter_is_invalid_argument_naming_the_part(
+    store: MetricStore, client: Any, filter_text: str, named: str
+) -> None:
     record(store)
-    request = {"name": f"projects/{PROJECT}", "filter": filter_text, "interval": {"start_time": ts(NOW - 600), "end_time": ts(NOW)}}
+    request = {
+        "name": f"projects/{PROJECT}",
+        "filter": filter_text,
+        "interval": {"start_time": ts(NOW - 600), "end_time": ts(NOW)},
+    }
     with pytest.raises(exceptions.InvalidArgument) as info:
         list(client.list_time_series(request=request, timeout=5, retry=bounded_retry()))
     assert named in info.value.message
@@ -402,7 +435,9 @@ def custom_point(value: float, at: float) -> monitoring_v3.TimeSeries:
 def test_create_time_series_round_trips_a_custom_metric(client: Any, clock: Clock) -> None:
     for i, value in enumerate((0.25, 0.75)):
         clock.now = NOW - 100 + i * 10
-        client.create_time_series(name=f"projects/{PROJECT}", time_series=[custom_point(value, clock.now)], timeout=5, retry=bounded_retry())
+        client.create_time_series(
+            name=f"projects/{PROJECT}", time_series=[custom_point(value, clock.now)], timeout=5, retry=bounded_retry()
+        )
     clock.now = NOW
 
     request = {
@@ -428,7 +463,9 @@ def test_cumulative_custom_metric_aligns_to_increases(client: Any, clock: Clock)
                 "metric": {"type": "custom.googleapis.com/revgate/probes_total"},
                 "resource": {"type": "global", "labels": {"project_id": PROJECT}},
                 "metric_kind": "CUMULATIVE",
-                "points": [{"interval": {"start_time": ts(NOW - 300), "end_time": ts(at)}, "value": {"int64_value": total}}],
+                "points": [
+                    {"interval": {"start_time": ts(NOW - 300), "end_time": ts(at)}, "value": {"int64_value": total}}
+                ],
             }
         )
         client.create_time_series(name=f"projects/{PROJECT}", time_series=[series], timeout=5, retry=bounded_retry())
@@ -459,9 +496,13 @@ def test_create_time_series_refuses_cloud_run_metrics_and_out_of_order_points(cl
         client.create_time_series(name=f"projects/{PROJECT}", time_series=[builtin], timeout=5, retry=bounded_retry())
     assert "custom.googleapis.com/" in info.value.message
 
-    client.create_time_series(name=f"projects/{PROJECT}", time_series=[custom_point(1.0, NOW - 10)], timeout=5, retry=bounded_retry())
+    client.create_time_series(
+        name=f"projects/{PROJECT}", time_series=[custom_point(1.0, NOW - 10)], timeout=5, retry=bounded_retry()
+    )
     with pytest.raises(exceptions.InvalidArgument) as info:
-        client.create_time_series(name=f"projects/{PROJECT}", time_series=[custom_point(2.0, NOW - 20)], timeout=5, retry=bounded_retry())
+        client.create_time_series(
+            name=f"projects/{PROJECT}", time_series=[custom_point(2.0, NOW - 20)], timeout=5, retry=bounded_retry()
+        )
     assert "in order" in info.value.message
 
 
@@ -476,14 +517,24 @@ def test_recording_while_querying_loses_nothing(store: MetricStore, client: Any)
     def write(w: int) -> None:
         try:
             for i in range(per_writer):
-                record(store, revision=f"rev-{w}", code=500 if i % 10 == 0 else 200, latency=float(i), at=NOW - 60 + i * 0.01)
+                record(
+                    store,
+                    revision=f"rev-{w}",
+                    code=500 if i % 10 == 0 else 200,
+                    latency=float(i),
+                    at=NOW - 60 + i * 0.01,
+                )
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
     def read() -> None:
         try:
             while not done.is_set():
-                query(client, REQUEST_LATENCIES, aggregation=agg("ALIGN_DELTA", "REDUCE_PERCENTILE_99", ["resource.labels.revision_name"]))
+                query(
+                    client,
+                    REQUEST_LATENCIES,
+                    aggregation=agg("ALIGN_DELTA", "REDUCE_PERCENTILE_99", ["resource.labels.revision_name"]),
+                )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -498,6 +549,8 @@ def test_recording_while_querying_loses_nothing(store: MetricStore, client: Any)
         t.join()
 
     assert errors == []
-    series = query(client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["metric.labels.response_code_class"]))
+    series = query(
+        client, REQUEST_COUNT, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM", ["metric.labels.response_code_class"])
+    )
     counts = {label(s, "response_code_class"): s.points[0].value.int64_value for s in series}
     assert counts == {"2xx": writers * per_writer * 9 // 10, "5xx": writers * per_writer // 10}
