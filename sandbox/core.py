@@ -89,6 +89,7 @@ class SandboxCore:
         self.operations: dict[str, Operation] = {}
         self._publish: Callable[[RoutingTable], None] = lambda table: None
         self._listen: Callable[[list[int]], None] = lambda ports: None
+        self.on_startup: Callable[[str, str, float], None] = lambda service, revision, ms: None
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -207,12 +208,15 @@ class SandboxCore:
         if not_ready:
             message = "marked not ready at deploy (--not-ready): no container was started"
         else:
+            started = time.monotonic()
             proc = self.processes.start(name, service=service, faults=faults, port=0)
             with self.lock:
                 rev.port = proc.port
             ready, message = self.processes.wait_ready(
                 name, timeout=self.ready_timeout if ready_timeout is None else ready_timeout
             )
+            if ready:
+                self.on_startup(service, name, (time.monotonic() - started) * 1000.0)
         with self.lock:
             rev.ready = ready
             rev.reason = "" if ready else "HealthCheckContainerError"

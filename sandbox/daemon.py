@@ -132,6 +132,9 @@ async def run(args: argparse.Namespace) -> int:
         asyncio.run_coroutine_threadsafe(router.listen(ports), loop).result(timeout=10)
 
     core.connect_router(publish=router.set_table, listen=listen)
+    core.on_startup = lambda service, revision, ms: metrics.gauge(
+        "run.googleapis.com/container/startup_latencies", service, revision, ms
+    )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="sandbox-grpc"))
     handlers = [*admin_handlers(core, calls), control_handler(core, calls, set_metrics_delay=metrics.set_delay, shutdown=shutdown)]

@@ -120,3 +120,31 @@ def test_monitoring_counts_match_the_traffic_sent(
     expected = {(rev, "2xx"): n for rev, n in seen.items()}
     expected[(second, "4xx")] = 7
     assert delta == expected
+
+
+def test_startup_latency_and_instance_gauges_are_recorded(
+    sandbox: Sandbox, clients: dict[str, Any], two_revisions: tuple[str, str, str]
+) -> None:
+    name, first, second = two_revisions
+    now = time.time()
+    interval = monitoring_v3.TimeInterval({"end_time": {"seconds": int(now) + 1}, "start_time": {"seconds": int(now) - 600}})
+    found: dict[str, set[str]] = {}
+    deadline = time.monotonic() + 10  # the first resource sample is taken when the daemon starts, then every 5 s
+    while time.monotonic() < deadline:
+        for metric in ("container/startup_latencies", "container/instance_count", "container/memory/utilizations"):
+            series = clients["metrics"].list_time_series(
+                request={
+                    "name": f"projects/{sandbox.project}",
+                    "filter": f'metric.type = "run.googleapis.com/{metric}" AND resource.labels.service_name = "{name}"',
+                    "interval": interval,
+                    "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS,
+                },
+                timeout=10,
+            )
+            found[metric] = {ts.resource.labels["revision_name"] for ts in series}
+        if all(found[m] == {first, second} for m in found):
+            break
+        time.sleep(0.5)
+    assert found["container/startup_latencies"] == {first, second}
+    assert found["container/instance_count"] == {first, second}, found
+    assert found["container/memory/utilizations"] == {first, second}, found
