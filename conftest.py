@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from revgate_support.checklist import Checklist
-from revgate_support.plugin import settings_of
-from revgate_support.settings import Settings
+from revgate_support.settings import Settings, settings_key
 from revgate_support.target import Target
 
 pytest_plugins = ["revgate_support.plugin"]
@@ -20,7 +19,7 @@ pytest_plugins = ["revgate_support.plugin"]
 
 @pytest.fixture(scope="session")
 def settings(pytestconfig: pytest.Config) -> Settings:
-    return settings_of(pytestconfig)
+    return pytestconfig.stash[settings_key]
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,11 @@ def is_gating_failure(report: pytest.TestReport) -> bool:
     return report.failed and "advisory" not in report.keywords
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Installed revgate registers its options early (entry point 'revgate');
+    # an uninstalled checkout registers them here, from the conftest.
+    if not pluginmanager.has_plugin("revgate"):
+        add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -56,14 +56,16 @@ class Probe:
         text = self.body[:limit].decode("utf-8", errors="replace")
         return repr(text) + ("..." if len(self.body) > limit else "")
 
-    def describe(self) -> str:
+    def describe(self, expected: str = "") -> str:
+        """The failure message: what was sent, what was ``expected``, what came back."""
         head = f"{self.method} {self.url} ({self.auth})"
         if self.error:
             return f"{head}: {self.error}"
+        want = f"expected {expected}, " if expected else ""
         if self.too_large:
-            return f"{head}: answered {self.status} with a body over {MAX_BODY_BYTES // 1024} KiB after {self.elapsed:.3f} s"
+            return f"{head}: {want}answered {self.status} with a body over {MAX_BODY_BYTES // 1024} KiB after {self.elapsed:.3f} s"
         where = f", Location: {self.location} (revgate does not follow redirects)" if self.location else ""
-        return f"{head}: answered {self.status} after {self.elapsed:.3f} s{where}; body: {self.excerpt()}"
+        return f"{head}: {want}answered {self.status} after {self.elapsed:.3f} s{where}; body: {self.excerpt()}"
 
 
 class Target:

@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@dataclass
+@dataclass(repr=False)
 class SuiteRun:
     """The outcome of one run of the gate, as a user (or CI) sees it."""
 
@@ -46,8 +46,10 @@ class SuiteRun:
     def junit_text(self) -> str:
         return self.junit_path.read_text() if self.junit_path.exists() else ""
 
-    def __str__(self) -> str:  # shown by pytest when an assertion on the run fails
+    def __repr__(self) -> str:  # shown by pytest when an assertion on the run fails
         return f"exit {self.returncode}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+    __str__ = __repr__
 
 
 def _outcomes(junit: Path) -> dict[str, str]:

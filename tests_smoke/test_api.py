@@ -19,7 +19,7 @@ def test_api(target: Target, api_check: Api) -> None:
         )
     probe = target.request(api_check.method, api_check.path, auth=api_check.auth, body=api_check.body)
     if probe.status != api_check.status or not probe.answered:
-        fail(f"expected {api_check.status}; {probe.describe()}")
+        fail(probe.describe(f"{api_check.status}"))
     if not api_check.keys:
         return
     value, why = probe.json()
@@ -40,7 +40,7 @@ def test_api_requires_auth(target: Target, api_auth_check: Api) -> None:
     check = api_auth_check
     anonymous = target.request(check.method, check.path, auth=False, body=check.body)
     if anonymous.status not in REFUSED:
-        fail(f"expected 401 or 403 without a token (the endpoint must not be open); {anonymous.describe()}")
+        fail(anonymous.describe("401 or 403 without a token (the endpoint must not be open)"))
     forged = target.request(check.method, check.path, auth=False, body=check.body, bearer=WRONG_TOKEN)
     if forged.status not in REFUSED:
-        fail(f"expected 401 or 403 with an invalid token; {forged.describe()}")
+        fail(forged.describe("401 or 403 with an invalid token"))

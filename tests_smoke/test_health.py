@@ -26,7 +26,7 @@ def test_health(target: Target, health_check: Health) -> None:
     probe, attempts = _when_ready(target, health_check)
     waited = f" ({attempts} attempts within the {health_check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
     if probe.status != health_check.status:
-        fail(f"expected {health_check.status}{waited}; {probe.describe()}")
+        fail(probe.describe(f"{health_check.status}{waited}"))
     value, why = probe.json()
     if why:
         fail(f"{why}; {probe.describe()}")

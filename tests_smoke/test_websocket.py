@@ -26,38 +26,45 @@ def _matches(reply: str, expect: dict | str) -> str:
     return "; ".join(problems)
 
 
-def test_websocket(target: Target, ws_check: WebSocket) -> None:
-    url = target.ws_url(ws_check.path.replace("{session}", f"revgate-{uuid.uuid4().hex[:12]}"))
-    message = ws_check.send if isinstance(ws_check.send, str) else json.dumps(ws_check.send)
-    started = time.perf_counter()
+def _exchange(target: Target, check: WebSocket, url: str, message: str) -> tuple[str, bool, str]:
+    """(reply, closed cleanly, error): error is '' when a reply came."""
     try:
         with connect(
             url,
-            additional_headers=target.headers(auth=ws_check.auth),
-            open_timeout=ws_check.timeout,
-            close_timeout=ws_check.timeout,
+            additional_headers=target.headers(auth=check.auth),
+            open_timeout=check.timeout,
+            close_timeout=check.timeout,
             max_size=1024 * 1024,
             user_agent_header="revgate",
         ) as ws:
             ws.send(message)
             try:
-                reply = ws.recv(timeout=ws_check.timeout)
+                reply = ws.recv(timeout=check.timeout)
             except TimeoutError:
-                fail(f"WebSocket {url}: no reply within {ws_check.timeout:g} s to {message!r}")
-            reply_text = reply if isinstance(reply, str) else reply.decode("utf-8", errors="replace")
+                return "", False, f"no reply within {check.timeout:g} s to {message!r}"
             ws.close(code=1000)
-            clean = ws.protocol.close_rcvd is not None
+            text = reply if isinstance(reply, str) else reply.decode("utf-8", errors="replace")
+            return text, ws.protocol.close_rcvd is not None, ""
     except InvalidStatus as exc:
-        fail(f"WebSocket {url}: handshake refused with HTTP {exc.response.status_code}")
+        return "", False, f"handshake refused with HTTP {exc.response.status_code}"
     except ConnectionClosed as exc:
-        fail(f"WebSocket {url}: the server closed the connection before replying (code {exc.code})")
+        return "", False, f"the server closed the connection before replying (code {exc.code})"
     except (InvalidHandshake, TimeoutError) as exc:
-        fail(f"WebSocket {url}: handshake failed within {ws_check.timeout:g} s ({exc or type(exc).__name__})")
+        return "", False, f"handshake failed within {check.timeout:g} s ({exc or type(exc).__name__})"
     except OSError as exc:
-        fail(f"WebSocket {url}: cannot connect ({exc.strerror or exc})")
+        return "", False, f"cannot connect ({exc.strerror or exc})"
+
+
+def test_websocket(target: Target, ws_check: WebSocket) -> None:
+    url = target.ws_url(ws_check.path.replace("{session}", f"revgate-{uuid.uuid4().hex[:12]}"))
+    message = ws_check.send if isinstance(ws_check.send, str) else json.dumps(ws_check.send)
+    started = time.perf_counter()
+    reply, clean, error = _exchange(target, ws_check, url, message)
     elapsed = time.perf_counter() - started
-    problem = _matches(reply_text, ws_check.expect)
+    if error:
+        fail(f"WebSocket {url}: {error}")
+    problem = _matches(reply, ws_check.expect)
     if problem:
-        fail(f"WebSocket {url}: {problem}; sent {message!r}, got {reply_text[:200]!r} after {elapsed:.3f} s")
+        fail(f"WebSocket {url}: {problem}; sent {message!r}, got {reply[:200]!r} after {elapsed:.3f} s")
     if not clean:
         fail(f"WebSocket {url}: the server did not answer the close handshake within {ws_check.timeout:g} s")
