@@ -16,8 +16,13 @@ import pytest
 
 from .settings import add_options
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def add_all_options(parser: pytest.Parser) -> None:
+    """Every revgate option group: the suite's, then each plugin's."""
     add_options(parser)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_all_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:

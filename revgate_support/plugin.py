@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from .errors import RevgateError
-from .settings import Settings, add_options, resolve_settings, settings_key
+from .settings import Settings, resolve_settings, settings_key
 
 __all__ = ["PARAMETRIZED", "settings_of", "is_gating_failure"]
 
@@ -48,7 +48,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     # Installed revgate registers its options early (entry point 'revgate');
     # an uninstalled checkout registers them here, from the conftest.
     if not pluginmanager.has_plugin("revgate"):
-        add_options(parser)
+        from .options import add_all_options
+
+        add_all_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
