@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-
-def _use_the_sandbox_package() -> None:
-    """This folder is named like the package it tests: with ``--import-mode=importlib`` pytest
-    registers it as a namespace package ``sandbox``; put the real package back in its place."""
-    module = sys.modules.get("sandbox")
-    if module is not None and getattr(module, "__file__", None) is None:
-        del sys.modules["sandbox"]
-        importlib.import_module("sandbox")
-
-
-_use_the_sandbox_package()
-
-from sandbox.control import Sandbox  # noqa: E402
+from sandbox.control import Sandbox
 
 
 def clients_for(env: dict[str, str]) -> dict[str, Any]:
