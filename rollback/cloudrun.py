@@ -1,0 +1,139 @@
+"""The Cloud Run Admin API calls the rollback makes.
+
+Every call passes an explicit ``timeout`` and a bounded ``retry``
+(:func:`revgate_support.google_clients.bounded_retry`); callers catch
+``GoogleAPICallError`` and ``RetryError`` (which is not one) separately.
+The ``run_v2`` import is lazy: a run without ``--service`` never loads it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from revgate_support.google_clients import bounded_retry
+
+from .traffic import LATEST, REVISION, RevisionInfo, TrafficEntry
+
+__all__ = [
+    "CALL_TIMEOUT",
+    "RETRY_DEADLINE",
+    "get_service",
+    "list_revisions",
+    "short_name",
+    "traffic_of",
+    "with_traffic",
+    "update_service",
+    "wait_operation",
+]
+
+CALL_TIMEOUT = 10.0
+"""Seconds allowed to one Admin API call."""
+RETRY_DEADLINE = 20.0
+"""Seconds during which UNAVAILABLE / DEADLINE_EXCEEDED answers are retried."""
+
+
+def short_name(name: str) -> str:
+    """``projects/P/locations/R/services/S/revisions/REV`` -> ``REV``."""
+    return name.rsplit("/", 1)[-1]
+
+
+def get_service(client: Any, name: str) -> Any:
+    return client.get_service(name=name, timeout=CALL_TIMEOUT, retry=bounded_retry(deadline=RETRY_DEADLINE))
+
+
+def list_revisions(client: Any, service_name: str) -> list[RevisionInfo]:
+    """Every revision of the service, newest first."""
+    from google.cloud import run_v2
+
+    pager = client.list_revisions(
+        request=run_v2.ListRevisionsRequest(parent=service_name, page_size=100),
+        timeout=CALL_TIMEOUT,
+        retry=bounded_retry(deadline=RETRY_DEADLINE),
+    )
+    out = []
+    for rev in pager:
+        ready, reason = False, "no Ready condition"
+        for cond in rev.conditions:
+            if cond.type_ == "Ready":
+                ready = cond.state == run_v2.Condition.State.CONDITION_SUCCEEDED
+                reason = "" if ready else (cond.message or run_v2.Condition.State(cond.state).name)
+        out.append(
+            RevisionInfo(name=short_name(rev.name), create_time=rev.create_time.timestamp(), ready=ready, reason=reason)
+        )
+    return sorted(out, key=lambda r: r.create_time, reverse=True)
+
+
+def traffic_of(service: Any) -> tuple[TrafficEntry, ...]:
+    """The service's ``traffic_statuses`` (what actually serves), LATEST resolved to its revision."""
+    from google.cloud import run_v2
+
+    latest = short_name(service.latest_ready_revision) if service.latest_ready_revision else ""
+    out = []
+    for status in service.traffic_statuses:
+        is_latest = status.type_ == run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
+        out.append(
+            TrafficEntry(
+                revision=short_name(status.revision) if status.revision else latest,
+                percent=int(status.percent),
+                tag=status.tag,
+                type=LATEST if is_latest else REVISION,
+                uri=status.uri,
+            )
+        )
+    return tuple(out)
+
+
+def with_traffic(service: Any, entries: tuple[TrafficEntry, ...]) -> Any:
+    """A copy of ``service`` (full resource, same etag) whose traffic is ``entries``, pinned by revision."""
+    from google.cloud import run_v2
+
+    updated = run_v2.Service.deserialize(run_v2.Service.serialize(service))
+    del updated.traffic[:]
+    updated.traffic.extend(
+        run_v2.TrafficTarget(
+            type_=run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
+            revision=e.revision,
+            percent=e.percent,
+            tag=e.tag,
+        )
+        for e in entries
+    )
+    return updated
+
+
+def update_service(client: Any, service: Any, *, validate_only: bool) -> Any:
+    """Send the UpdateService request; the long-running operation (not waited for)."""
+    from google.cloud import run_v2
+
+    return client.update_service(
+        request=run_v2.UpdateServiceRequest(service=service, validate_only=validate_only),
+        timeout=CALL_TIMEOUT,
+        retry=bounded_retry(deadline=RETRY_DEADLINE),
+    )
+
+
+def wait_operation(client: Any, operation: Any, *, timeout: float, poll: float = 0.2) -> Any:
+    """Poll GetOperation (explicit timeout and retry on each call) until done, then return ``.result()``.
+
+    Raises ``concurrent.futures.TimeoutError`` when the operation is not done within ``timeout``.
+    """
+    import concurrent.futures
+
+    from google.longrunning import operations_pb2
+
+    deadline = time.monotonic() + timeout
+    name = operation.operation.name
+    done = operation.operation.done
+    while not done:
+        if time.monotonic() >= deadline:
+            raise concurrent.futures.TimeoutError(f"operation {name} not done within {timeout:g} s")
+        time.sleep(poll)
+        poll = min(poll * 1.5, 2.0)
+        answer = client.get_operation(
+            request=operations_pb2.GetOperationRequest(name=name),
+            timeout=CALL_TIMEOUT,
+            retry=bounded_retry(deadline=RETRY_DEADLINE),
+        )
+        done = answer.done
+    return operation.result(timeout=max(1.0, deadline - time.monotonic()), retry=bounded_retry(deadline=RETRY_DEADLINE))

@@ -1,0 +1,237 @@
+"""What is under test, and the service as it was before the run.
+
+:func:`resolve_deployment` runs once, in the controller, before any test: it
+reads the service (``GetService``) and its revisions (``ListRevisions``), finds
+the revision(s) under test and the previous revision (the baseline), and keeps
+the traffic and the ``etag`` as the pre-run snapshot. The result is stored in
+``config.stash[deployment_key]`` (``None`` when no service is given: the checks
+run, there is no rollback) and sent to xdist workers through ``workerinput``.
+
+Anything wrong (no region or project, a service, region or project that does
+not exist, a URL that belongs to no revision of the service, no credentials)
+raises :class:`~revgate_support.errors.ConfigError`: one line, nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from revgate_support.errors import ConfigError
+
+from .options import MODES
+from .plan import PlanError, baseline_of, choose_split
+from .traffic import RevisionInfo, TrafficEntry, serving
+
+__all__ = ["Deployment", "deployment_key", "service_snapshot_key", "resolve_deployment"]
+
+SERVICE_ENV = ("CLOUD_RUN_SERVICE",)
+REGION_ENV = ("CLOUD_RUN_REGION", "CLOUDSDK_RUN_REGION")
+PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+MODE_ENV = "REVGATE_ROLLBACK"
+REPORT_ENV = "REVGATE_ROLLBACK_REPORT"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """The service under test and its pre-run snapshot (immutable; safe to send to workers)."""
+
+    project: str
+    region: str
+    service: str
+    service_name: str
+    """``projects/P/locations/R/services/S``."""
+    revisions_under_test: tuple[str, ...]
+    previous_revision: str | None
+    """The baseline: ``--previous-revision``, else the revision that would get the most traffic back; None if none."""
+    traffic_before: tuple[TrafficEntry, ...]
+    """``traffic_statuses`` when the run started."""
+    etag: str
+    mode: str = "on-failure"
+    """``on-failure``, ``dry-run`` or ``off``."""
+    explicit_previous: str | None = None
+    """``--previous-revision`` as given (the plan's rule 1)."""
+    revisions: tuple[RevisionInfo, ...] = field(default=())
+    """Every revision of the service when the run started, newest first."""
+    report_path: str | None = None
+
+    def to_workerinput(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "region": self.region,
+            "service": self.service,
+            "service_name": self.service_name,
+            "revisions_under_test": list(self.revisions_under_test),
+            "previous_revision": self.previous_revision,
+            "traffic_before": [e.to_dict() for e in self.traffic_before],
+            "etag": self.etag,
+            "mode": self.mode,
+            "explicit_previous": self.explicit_previous,
+            "revisions": [r.to_dict() for r in self.revisions],
+            "report_path": self.report_path,
+        }
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any]) -> Deployment:
+        data = dict(data)
+        data["revisions_under_test"] = tuple(data["revisions_under_test"])
+        data["traffic_before"] = tuple(TrafficEntry.from_dict(e) for e in data["traffic_before"])
+        data["revisions"] = tuple(RevisionInfo.from_dict(r) for r in data["revisions"])
+        return cls(**data)
+
+    def header(self) -> list[str]:
+        """The report header lines."""
+        testing = ", ".join(self.revisions_under_test)
+        split = serving(self.traffic_before)
+        serves = " + ".join(f"{split[r]} %" for r in self.revisions_under_test if r in split) or "0 % (tag only)"
+        previous = self.previous_revision or "none (no Ready revision to roll back to)"
+        return [
+            f"revgate service: {self.service} (region {self.region}, project {self.project})",
+            f"revgate revision under test: {testing}, serving {serves}",
+            f"revgate previous revision: {previous}",
+            f"revgate rollback: {self.mode}",
+        ]
+
+
+deployment_key = pytest.StashKey["Deployment | None"]()
+service_snapshot_key = pytest.StashKey[Any]()
+"""The full ``run_v2.Service`` read at session start (controller only): the rollback sends it back with new traffic."""
+
+
+def _first(*values: str | None) -> str | None:
+    for value in values:
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    return _first(*(os.environ.get(n) for n in names))
+
+
+def resolve_mode(config: pytest.Config, *, service_known: bool) -> str:
+    raw = _first(config.getoption("rollback"), os.environ.get(MODE_ENV), config.getini("revgate_rollback") or None)
+    if raw is None:
+        return "on-failure" if service_known else "off"
+    if raw not in MODES:
+        raise ConfigError(f"rollback mode {raw!r} (from {MODE_ENV} or ini revgate_rollback) is not one of {', '.join(MODES)}")
+    return raw
+
+
+def _same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme.lower(), pa.netloc.lower()) == (pb.scheme.lower(), pb.netloc.lower())
+
+
+def _under_test(
+    url: str, service: Any, traffic: tuple[TrafficEntry, ...], revisions: tuple[RevisionInfo, ...], given: str | None, name: str
+) -> tuple[str, ...]:
+    known = {r.name for r in revisions}
+    if given:
+        wanted = tuple(dict.fromkeys(part.strip().rsplit("/", 1)[-1] for part in given.split(",") if part.strip()))
+        unknown = [w for w in wanted if w not in known]
+        if unknown or not wanted:
+            raise ConfigError(
+                f"--revision {given}: {', '.join(unknown) or 'empty'} is not a revision of service {name} "
+                f"(revisions: {', '.join(sorted(known)) or 'none'})"
+            )
+        return wanted
+    for entry in traffic:
+        if entry.uri and _same_origin(entry.uri, url):
+            return (entry.revision,)
+    if any(_same_origin(u, url) for u in [service.uri, *service.urls] if u):
+        current = tuple(serving(traffic))
+        if current:
+            return current
+    tags = ", ".join(f"{e.tag}={e.uri}" for e in traffic if e.tag and e.uri) or "none"
+    raise ConfigError(
+        f"--revision-url {url} belongs to no revision of service {name} (service URL {service.uri}, tag URLs: {tags}): "
+        "give the tag URL of the revision under test or --revision NAME"
+    )
+
+
+def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Deployment | None, Any]:
+    """The deployment under test and the full service resource read for it; ``(None, None)`` without a service.
+
+    Raises :class:`ConfigError` (one line) when anything given is wrong. Reads only: nothing is changed.
+    """
+    service = _first(config.getoption("service"), _env(SERVICE_ENV))
+    if service is None:
+        for flag in ("revision", "previous_revision"):
+            if config.getoption(flag):
+                raise ConfigError(f"--{flag.replace('_', '-')} needs --service (or CLOUD_RUN_SERVICE)")
+        if config.getoption("rollback") in ("on-failure", "dry-run"):
+            raise ConfigError(f"--rollback {config.getoption('rollback')} needs --service (or CLOUD_RUN_SERVICE)")
+        return None, None
+    region = _first(config.getoption("region"), _env(REGION_ENV))
+    if region is None:
+        raise ConfigError(f"service {service}: no region: give --region (or set CLOUD_RUN_REGION)")
+    project = _first(config.getoption("project"), _env(PROJECT_ENV))
+    if project is None:
+        raise ConfigError(f"service {service}: no project: give --project (or set GOOGLE_CLOUD_PROJECT)")
+    mode = resolve_mode(config, service_known=True)
+    report = _first(config.getoption("rollback_report"), os.environ.get(REPORT_ENV))
+    name = f"projects/{project}/locations/{region}/services/{service}"
+
+    from google.api_core import exceptions as gexc
+
+    from . import cloudrun
+
+    try:
+        from google.auth import exceptions as auth_exc
+
+        credential_errors: tuple[type[BaseException], ...] = (auth_exc.GoogleAuthError,)
+    except ImportError:  # pragma: no cover - google-auth comes with google-api-core
+        credential_errors = ()
+    try:
+        from revgate_support.google_clients import revisions_client, services_client
+
+        services, revisions_api = services_client(), revisions_client()
+        svc = cloudrun.get_service(services, name)
+        revisions = tuple(cloudrun.list_revisions(revisions_api, name))
+    except gexc.NotFound as exc:
+        raise ConfigError(
+            f"service {service} not found in region {region} of project {project} ({exc.message}): "
+            "check --service, --region and --project"
+        ) from None
+    except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
+        raise ConfigError(f"cannot read service {name}: {type(exc).__name__}: {exc.message}") from None
+    except gexc.RetryError as exc:
+        raise ConfigError(f"the Cloud Run Admin API does not answer for {name}: {exc}") from None
+    except gexc.GoogleAPICallError as exc:
+        raise ConfigError(f"cannot read service {name}: {type(exc).__name__}: {exc.message}") from None
+    except credential_errors as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"no Google credentials to read service {name} ({first}): run 'gcloud auth application-default login' "
+            "or set GOOGLE_APPLICATION_CREDENTIALS"
+        ) from None
+    traffic = cloudrun.traffic_of(svc)
+    under_test = _under_test(revision_url, svc, traffic, revisions, config.getoption("revision"), service)
+    explicit = config.getoption("previous_revision")
+    if explicit:
+        explicit = explicit.strip().rsplit("/", 1)[-1]
+        try:
+            choose_split(traffic, under_test=under_test, revisions=revisions, previous=explicit)
+        except PlanError as exc:
+            raise ConfigError(str(exc)) from None
+    previous = baseline_of(traffic, under_test=under_test, revisions=revisions, previous=explicit)
+    deployment = Deployment(
+        project=project,
+        region=region,
+        service=service,
+        service_name=name,
+        revisions_under_test=under_test,
+        previous_revision=previous,
+        traffic_before=traffic,
+        etag=svc.etag,
+        mode=mode,
+        explicit_previous=explicit,
+        revisions=revisions,
+        report_path=report,
+    )
+    return deployment, svc
