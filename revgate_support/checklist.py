@@ -13,6 +13,7 @@ naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,10 @@ __all__ = [
     "Api",
     "WebSocket",
     "Latency",
+    "Page",
+    "Metrics",
+    "Baseline",
+    "MetricLimit",
     "load_checklist",
     "parse_checklist",
 ]
@@ -114,14 +119,161 @@ class Latency(_NamedCheck):
         return [_path(p) for p in value]
 
 
+class MetricLimit(_Section):
+    """One limit of ``[metrics]`` or ``[metrics.baseline]``, as a test parameter (``test_metric[p99-latency]``)."""
+
+    id: str
+    advisory: bool = False
+    limit: float
+
+
+METRIC_IDS = ("error-rate", "p50-latency", "p95-latency", "p99-latency", "memory-utilization", "cpu-utilization", "startup-latency")
+BASELINE_IDS = ("error-rate", "p50-latency", "p95-latency", "p99-latency")
+
+
+def _known_ids(ids: list[str], known: tuple[str, ...], set_ids: list[str]) -> list[str]:
+    for name in ids:
+        if name not in known:
+            raise ValueError(f"advisory_checks: {name!r} is not a check id (one of: {', '.join(known)})")
+        if name not in set_ids:
+            raise ValueError(f"advisory_checks: {name!r} has no limit set in this section")
+    return ids
+
+
+class Baseline(_Section):
+    """The revision under test against the previous revision, over the same window."""
+
+    advisory: bool = False
+    max_error_rate_increase: float | None = Field(None, ge=0, le=1)
+    """Allowed increase of the 5xx share, as a fraction (0.01: one percentage point)."""
+    max_p50_ratio: float | None = Field(None, ge=1)
+    max_p95_ratio: float | None = Field(None, ge=1)
+    max_p99_ratio: float | None = Field(None, ge=1)
+    latency_slack_ms: float = Field(50.0, ge=0)
+    """A latency increase smaller than this is never a regression (bucket resolution, noise)."""
+    alpha: float = Field(0.05, gt=0, lt=1)
+    """Significance level of the error-rate comparison (one-sided Fisher exact test)."""
+    advisory_checks: list[str] = Field(default_factory=list)
+    """Ids of comparisons reported but not gating (validated after the limits above)."""
+
+    def limits(self) -> list[MetricLimit]:
+        values = {
+            "error-rate": self.max_error_rate_increase,
+            "p50-latency": self.max_p50_ratio,
+            "p95-latency": self.max_p95_ratio,
+            "p99-latency": self.max_p99_ratio,
+        }
+        return [
+            MetricLimit(id=key, limit=value, advisory=self.advisory or key in self.advisory_checks)
+            for key, value in values.items()
+            if value is not None
+        ]
+
+    @field_validator("advisory_checks")
+    @classmethod
+    def _check_advisory(cls, value: list[str], info: Any) -> list[str]:
+        keys = {"error-rate": "max_error_rate_increase", "p50-latency": "max_p50_ratio", "p95-latency": "max_p95_ratio", "p99-latency": "max_p99_ratio"}
+        set_ids = [k for k, field in keys.items() if info.data.get(field) is not None]
+        return _known_ids(value, BASELINE_IDS, set_ids)
+
+
+class Metrics(_Section):
+    """Cloud Monitoring limits of the revision under test over the last ``window`` seconds."""
+
+    advisory: bool = False
+    window: int = Field(600, ge=60, le=86_400)
+    min_requests: int = Field(20, ge=1)
+    """Requests of the revision that must be visible in Cloud Monitoring before anything is judged."""
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    p50_latency_ms: float | None = Field(None, gt=0)
+    p95_latency_ms: float | None = Field(None, gt=0)
+    p99_latency_ms: float | None = Field(None, gt=0)
+    max_memory_utilization: float | None = Field(None, gt=0, le=1)
+    max_cpu_utilization: float | None = Field(None, gt=0)
+    max_startup_latency_ms: float | None = Field(None, gt=0)
+    baseline: Baseline | None = None
+    advisory_checks: list[str] = Field(default_factory=list)
+    """Ids of limits reported but not gating (``cpu-utilization``...)."""
+
+    def _values(self) -> dict[str, float | None]:
+        return {
+            "error-rate": self.max_error_rate,
+            "p50-latency": self.p50_latency_ms,
+            "p95-latency": self.p95_latency_ms,
+            "p99-latency": self.p99_latency_ms,
+            "memory-utilization": self.max_memory_utilization,
+            "cpu-utilization": self.max_cpu_utilization,
+            "startup-latency": self.max_startup_latency_ms,
+        }
+
+    def limits(self) -> list[MetricLimit]:
+        return [
+            MetricLimit(id=key, limit=value, advisory=self.advisory or key in self.advisory_checks)
+            for key, value in self._values().items()
+            if value is not None
+        ]
+
+    @field_validator("advisory_checks")
+    @classmethod
+    def _check_advisory(cls, value: list[str], info: Any) -> list[str]:
+        fields = dict(zip(METRIC_IDS, ("max_error_rate", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "max_memory_utilization", "max_cpu_utilization", "max_startup_latency_ms"), strict=True))
+        set_ids = [k for k, field in fields.items() if info.data.get(field) is not None]
+        return _known_ids(value, METRIC_IDS, set_ids)
+
+
+class Page(_NamedCheck):
+    """A page loaded in a real browser (``[[page]]``): it must render without errors, within budget."""
+
+    path: str
+    selectors: list[str] = Field(default_factory=list)
+    """CSS selectors that must all become visible (within the request timeout)."""
+    text: str | None = None
+    """Text the page must show."""
+    auth: bool = False
+    """True: the page needs the API token; it is sent to the revision's own origin only."""
+    ignore_console: list[str] = Field(default_factory=list)
+    """Regular expressions: console errors matching one of them are not problems."""
+    load_ms: float | None = Field(None, gt=0)
+    """Budget for the load event, from navigation start."""
+    dom_content_loaded_ms: float | None = Field(None, gt=0)
+    """Budget for the end of DOMContentLoaded, from navigation start."""
+    max_bytes: int | None = Field(None, gt=0)
+    """Budget for the bytes transferred (document and every resource)."""
+    allow_third_party_failures: bool = False
+    """True: a request to another origin that fails or answers >= 400 is reported, not failed."""
+    require_favicon: bool = False
+    """True: a missing favicon is a problem (by default it is ignored)."""
+
+    _check_path = field_validator("path")(_path)
+
+    @field_validator("selectors")
+    @classmethod
+    def _check_selectors(cls, value: list[str]) -> list[str]:
+        if any(not s.strip() for s in value):
+            raise ValueError("a selector must not be empty")
+        return value
+
+    @field_validator("ignore_console")
+    @classmethod
+    def _check_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+        return value
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
     api: list[Api] = Field(default_factory=list)
     websocket: list[WebSocket] = Field(default_factory=list)
     latency: list[Latency] = Field(default_factory=list)
+    metrics: Metrics | None = None
+    page: list[Page] = Field(default_factory=list)
 
-    @field_validator("api", "websocket", "latency")
+    @field_validator("api", "websocket", "latency", "page")
     @classmethod
     def _unique_ids(cls, entries: list[_NamedCheck]) -> list[_NamedCheck]:
         seen: set[str] = set()
@@ -130,6 +282,16 @@ class Checklist(_Section):
                 raise ValueError(f"id {entry.id!r} is used twice")
             seen.add(entry.id)
         return entries
+
+    @property
+    def metric_limits(self) -> list[MetricLimit]:
+        """The ``[metrics]`` limits, one test parameter each."""
+        return self.metrics.limits() if self.metrics else []
+
+    @property
+    def baseline_limits(self) -> list[MetricLimit]:
+        """The ``[metrics.baseline]`` comparisons, one test parameter each."""
+        return self.metrics.baseline.limits() if self.metrics and self.metrics.baseline else []
 
     def entries(self, section: str) -> list[_Check]:
         """The checks of one section, as a list (empty when the section is absent)."""
