@@ -20,13 +20,16 @@ from typing import Any
 import pytest
 
 from revgate_support.errors import RevgateError
+from revgate_support.plugin import is_gating_failure
 from revgate_support.settings import settings_key
 
 from .deployment import Deployment, deployment_key, resolve_deployment, resolve_mode, service_snapshot_key
+from .runner import RollbackRunner
 
-__all__ = ["deployment_of"]
+__all__ = ["deployment_of", "runner_key"]
 
 WORKERINPUT_KEY = "revgate_deployment"
+runner_key = pytest.StashKey[RollbackRunner]()
 
 
 def deployment_of(config: pytest.Config) -> Deployment | None:
@@ -56,6 +59,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[deployment_key] = deployment
     config.stash[service_snapshot_key] = service
+    if deployment is not None:
+        runner = RollbackRunner(deployment=deployment, service=service)
+        config.stash[runner_key] = runner
+        config.pluginmanager.register(RollbackPlugin(runner), "revgate-rollback")
 
 
 class _XdistHooks:
@@ -74,3 +81,38 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if deployment is None:
         return ["revgate rollback: off (no --service given: the checks run, nothing rolls back)"]
     return deployment.header()
+
+
+
+def _reason(report: pytest.TestReport) -> str:
+    """The failure in one line: the crash message, else the first line of the report."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else report.longreprtext
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = lines[0] if lines else report.outcome
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+class RollbackPlugin:
+    """Registered in the controller when a service is known: fail-fast trigger, finish, summary."""
+
+    def __init__(self, runner: RollbackRunner) -> None:
+        self.runner = runner
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every report reaches the controller here, xdist workers' included (replayed)."""
+        if is_gating_failure(report):
+            self.runner.trigger(report.nodeid, _reason(report))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.runner.finish()
+        if self.runner.failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        runner = self.runner
+        failed = runner.failed
+        terminalreporter.section("revgate rollback", red=failed, green=runner.status == "done", yellow=not failed)
+        for line, markup in runner.summary():
+            terminalreporter.line(line, **markup)

@@ -1,0 +1,47 @@
+"""The JSON rollback record (``--rollback-report=PATH``) and the command to finish by hand.
+
+Record fields::
+
+    service, region, project, mode, revisions_under_test, previous_revision
+    status       not-needed | done | validated | nothing-to-shift | already-acted | failed | off
+    message      one line: what happened
+    trigger      {test, reason} of the first failed gating test, or null
+    traffic      {before, planned, after}: lists of {revision, percent, tag, type, uri}
+    etag         the etag sent with the last UpdateService request (the snapshot's when none was sent)
+    attempts     UpdateService attempts (more than one after etag conflicts)
+    timings      {first_failure_at: ISO time, request_sent_s, operation_done_s}: seconds after the first failure
+    errors       every error met, one line each
+    manual_command  the gcloud command that finishes a rollback that could not be completed, or null
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .deployment import Deployment
+from .traffic import TrafficEntry
+
+__all__ = ["gcloud_command", "write_record"]
+
+
+def gcloud_command(deployment: Deployment, split: dict[str, int]) -> str:
+    """``gcloud run services update-traffic SERVICE --region R --project P --to-revisions A=P1,B=P2``."""
+    to = ",".join(f"{rev}={pct}" for rev, pct in split.items())
+    return (
+        f"gcloud run services update-traffic {deployment.service} --region {deployment.region} "
+        f"--project {deployment.project} --to-revisions {to}"
+    )
+
+
+def entries(traffic: tuple[TrafficEntry, ...] | None) -> list[dict[str, Any]] | None:
+    return None if traffic is None else [e.to_dict() for e in traffic]
+
+
+def write_record(path: str | Path, record: dict[str, Any]) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+    tmp.replace(target)

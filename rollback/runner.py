@@ -1,0 +1,195 @@
+"""The rollback of one run: started once, at the first gating failure, in a background thread.
+
+:class:`RollbackRunner` lives in the controller only. :meth:`trigger` is called
+for every gating failure the controller receives and starts the rollback on the
+first one (a lock makes that exactly once, whatever the number of xdist
+workers); the run goes on while the thread talks to Cloud Run. :meth:`finish`
+joins the thread (bounded) at session finish and writes the JSON record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+from .apply import ALREADY_ACTED, DONE, FAILED, NOTHING_TO_SHIFT, OPERATION_TIMEOUT, VALIDATED, Outcome, apply_rollback
+from .deployment import Deployment
+from .record import entries, gcloud_command, write_record
+from .traffic import describe_traffic
+
+__all__ = ["RollbackRunner"]
+
+JOIN_TIMEOUT = OPERATION_TIMEOUT + 120.0
+
+
+class RollbackRunner:
+    def __init__(self, *, deployment: Deployment, service: Any) -> None:
+        self.deployment = deployment
+        self.service = service
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.trigger_test: str | None = None
+        self.trigger_reason: str = ""
+        self.first_failure_at: float | None = None
+        self.first_failure_wall: dt.datetime | None = None
+        self.outcome: Outcome | None = None
+        self.log: list[str] = []
+
+    @property
+    def triggered(self) -> bool:
+        return self.trigger_test is not None
+
+    def trigger(self, nodeid: str, reason: str) -> bool:
+        """Record the first gating failure and start the rollback; False when already started."""
+        with self._lock:
+            if self.trigger_test is not None:
+                return False
+            self.first_failure_at = time.monotonic()
+            self.first_failure_wall = dt.datetime.now(dt.timezone.utc)
+            self.trigger_test, self.trigger_reason = nodeid, reason
+            if self.deployment.mode == "off":
+                return True
+            self._thread = threading.Thread(target=self._run, name="revgate-rollback", daemon=True)
+            self._thread.start()
+            return True
+
+    def _run(self) -> None:
+        from google.api_core import exceptions as gexc
+
+        from revgate_support.google_clients import revisions_client, services_client
+
+        try:
+            self.outcome = apply_rollback(
+                self.deployment,
+                self.service,
+                services=services_client(),
+                revisions_api=revisions_client(),
+                dry_run=self.deployment.mode == "dry-run",
+                log=self.log.append,
+            )
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:  # re-reads outside apply's own handling
+            self.outcome = Outcome(status=FAILED, message=f"Cloud Run Admin API error: {exc}", errors=[str(exc)])
+        except Exception as exc:  # noqa: BLE001 - the run must report any failure of the rollback, not lose it in a thread
+            self.outcome = Outcome(
+                status=FAILED, message=f"the rollback crashed: {type(exc).__name__}: {exc}", errors=[repr(exc)]
+            )
+        if self.outcome.done_at is None:
+            self.outcome.done_at = time.monotonic()
+
+    def finish(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Wait for the rollback thread (bounded); a thread still running counts as a failed rollback."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.outcome = Outcome(status=FAILED, message=f"the rollback did not finish within {timeout:g} s")
+        if self.deployment.report_path:
+            write_record(self.deployment.report_path, self.record())
+
+    # -- what the run reports ---------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        if not self.triggered:
+            return "not-needed"
+        if self.deployment.mode == "off":
+            return "off"
+        return self.outcome.status if self.outcome else FAILED
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    def manual_command(self) -> str | None:
+        if not self.failed:
+            return None
+        plan = self.outcome.plan if self.outcome else None
+        return gcloud_command(self.deployment, plan.split) if plan else None
+
+    def message(self) -> str:
+        if not self.triggered:
+            return "no gating check failed: traffic left as it was"
+        if self.deployment.mode == "off":
+            return "a gating check failed; rollback is off (--rollback off): traffic left as it was"
+        outcome = self.outcome
+        text = outcome.message if outcome else "the rollback did not run"
+        command = self.manual_command()
+        if command:
+            text += f"; finish it by hand: {command}"
+        elif self.failed:
+            text += "; no traffic could be planned: choose the revision and run gcloud run services update-traffic by hand"
+        return text
+
+    def _since_failure(self, when: float | None) -> float | None:
+        if when is None or self.first_failure_at is None:
+            return None
+        return round(when - self.first_failure_at, 3)
+
+    def record(self) -> dict[str, Any]:
+        d = self.deployment
+        outcome = self.outcome
+        plan = outcome.plan if outcome else None
+        return {
+            "service": d.service,
+            "region": d.region,
+            "project": d.project,
+            "mode": d.mode,
+            "revisions_under_test": list(d.revisions_under_test),
+            "previous_revision": d.previous_revision,
+            "status": self.status,
+            "message": self.message(),
+            "trigger": {"test": self.trigger_test, "reason": self.trigger_reason} if self.triggered else None,
+            "traffic": {
+                "before": entries(d.traffic_before),
+                "planned": entries(plan.traffic) if plan else None,
+                "planned_split": plan.split if plan else None,
+                "rule": plan.rule if plan else None,
+                "skipped_not_ready": list(plan.skipped) if plan else [],
+                "after": entries(outcome.traffic_after) if outcome and outcome.traffic_after else None,
+            },
+            "etag": outcome.etag if outcome and outcome.etag else d.etag,
+            "attempts": outcome.attempts if outcome else 0,
+            "timings": {
+                "first_failure_at": self.first_failure_wall.isoformat() if self.first_failure_wall else None,
+                "request_sent_s": self._since_failure(outcome.request_sent_at if outcome else None),
+                "operation_done_s": self._since_failure(outcome.done_at if outcome else None),
+            },
+            "errors": list(outcome.errors) if outcome else [],
+            "manual_command": self.manual_command(),
+        }
+
+    def summary(self) -> list[tuple[str, dict[str, bool]]]:
+        """Terminal summary lines with their markup."""
+        d = self.deployment
+        lines: list[tuple[str, dict[str, bool]]] = []
+        status = self.status
+        bad = {"red": True, "bold": True}
+        if not self.triggered:
+            return [(f"no gating check failed: traffic unchanged ({describe_traffic(d.traffic_before)})", {"green": True})]
+        lines.append((f"first gating failure: {self.trigger_test}: {self.trigger_reason}", {}))
+        outcome = self.outcome
+        plan = outcome.plan if outcome else None
+        lines.append((f"traffic before: {describe_traffic(d.traffic_before)}", {}))
+        if plan:
+            lines.append((f"planned ({plan.rule}): {plan.describe()}", {}))
+            if plan.skipped:
+                lines.append((f"skipped (not Ready): {', '.join(plan.skipped)}", {}))
+        if outcome and outcome.traffic_after:
+            lines.append((f"traffic after: {describe_traffic(outcome.traffic_after)}", {}))
+        if outcome and outcome.attempts and outcome.done_at is not None and self.first_failure_at is not None:
+            sent = self._since_failure(outcome.request_sent_at)
+            took = self._since_failure(outcome.done_at)
+            sent_text = f", request sent after {sent:.3f} s" if sent is not None else ""
+            lines.append((f"took {took:.3f} s from the first failure{sent_text}, {outcome.attempts} attempt(s)", {}))
+        for error in outcome.errors if outcome else []:
+            lines.append((f"error: {error}", {"yellow": True}))
+        markup = {
+            DONE: {"green": True, "bold": True},
+            VALIDATED: {"yellow": True},
+            ALREADY_ACTED: {"yellow": True},
+            NOTHING_TO_SHIFT: {"yellow": True},
+            "off": {"yellow": True},
+        }.get(status, bad)
+        lines.append((f"ROLLBACK {status.upper()}: {self.message()}", markup))
+        return lines
