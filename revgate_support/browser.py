@@ -1,0 +1,185 @@
+"""Which Chromium the frontend checks launch, with which flags, and what it can record.
+
+The browser is chosen in this order:
+
+1. ``CHROMIUM_EXECUTABLE``: an explicit executable (a system or a pinned build);
+2. Playwright's own Chromium, when ``playwright install chromium`` installed it;
+3. a system Chromium on ``PATH`` (``chromium``, ``chromium-browser``);
+4. otherwise Playwright launches as usual and says to run ``playwright install``
+   (:func:`launch_error_line` turns that into one line).
+
+A system Chromium is a full desktop browser: it gets flags that keep it from
+talking to Google while it checks a page (sync, component updates, background
+networking, QUIC) and ``--no-sandbox`` when running as root, where Chromium
+refuses to start otherwise.
+
+Video recording needs Playwright's own ffmpeg, which only ``playwright install``
+provides: :func:`ffmpeg_path` finds it, so that ``--video`` without it is said
+in one line instead of failing every test.
+
+Nothing here imports Playwright: the choice is made from paths and the
+environment, so a run without frontend checks does not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "CHROMIUM_ENV",
+    "SYSTEM_CHROMIUM_FLAGS",
+    "SYSTEM_CHROMIUM_NAMES",
+    "BrowserChoice",
+    "browsers_path",
+    "choose_chromium",
+    "ffmpeg_path",
+    "launch_error_line",
+    "system_chromium_flags",
+]
+
+CHROMIUM_ENV = "CHROMIUM_EXECUTABLE"
+SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser")
+SYSTEM_CHROMIUM_FLAGS = (
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
+INSTALL_HINT = (
+    "run `python -m playwright install chromium`, install a system Chromium (chromium on PATH), "
+    f"or set {CHROMIUM_ENV}=/path/to/chromium"
+)
+
+
+@dataclass(frozen=True)
+class BrowserChoice:
+    """The Chromium to launch: where it comes from, its executable, its extra flags."""
+
+    source: str
+    """'CHROMIUM_EXECUTABLE', 'playwright', 'system' or 'none' (Playwright's default, not installed)."""
+    executable: str | None = None
+    args: tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        if self.source == "playwright":
+            return "Playwright's Chromium"
+        if self.executable:
+            return f"{self.executable} (from {self.source})"
+        return "Playwright's Chromium (not installed)"
+
+    def apply(self, launch_args: Mapping[str, Any]) -> dict[str, Any]:
+        """``launch_args`` with this executable and flags added (flags given by the user are kept)."""
+        merged = dict(launch_args)
+        if self.executable:
+            merged["executable_path"] = self.executable
+        if self.args:
+            existing = list(merged.get("args") or [])
+            merged["args"] = existing + [a for a in self.args if a not in existing]
+        return merged
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def system_chromium_flags(*, root: bool | None = None) -> tuple[str, ...]:
+    """The flags a system Chromium gets; ``--no-sandbox`` only as root (Chromium refuses to start otherwise)."""
+    as_root = _is_root() if root is None else root
+    return SYSTEM_CHROMIUM_FLAGS + (("--no-sandbox",) if as_root else ())
+
+
+def browsers_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``playwright install`` puts browsers (and ffmpeg): ``PLAYWRIGHT_BROWSERS_PATH`` or the default."""
+    env = os.environ if env is None else env
+    configured = env.get("PLAYWRIGHT_BROWSERS_PATH")
+    if configured == "0":
+        import importlib.util
+
+        spec = importlib.util.find_spec("playwright")
+        base = Path(spec.origin).parent if spec and spec.origin else Path(".")
+        return base / "driver" / "package" / ".local-browsers"
+    if configured:
+        return Path(configured).expanduser()
+    home = Path.home()
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "ms-playwright"
+    if sys.platform == "win32":
+        return Path(env.get("LOCALAPPDATA", home / "AppData" / "Local")) / "ms-playwright"
+    return Path(env.get("XDG_CACHE_HOME", home / ".cache")) / "ms-playwright"
+
+
+def _playwright_build_installed(executable: str | None, *, headless: bool) -> bool:
+    """Playwright's Chromium exists: the full build, or (headless) the headless shell of the same revision."""
+    if not executable:
+        return False
+    path = Path(executable)
+    if path.is_file():
+        return True
+    if not headless:
+        return False
+    # .../ms-playwright/chromium-1255/chrome-linux64/chrome -> .../ms-playwright/chromium_headless_shell-1255
+    for parent in path.parents:
+        if parent.name.startswith("chromium-"):
+            shell = parent.with_name(parent.name.replace("chromium-", "chromium_headless_shell-", 1))
+            return shell.is_dir() and any(shell.iterdir())
+    return False
+
+
+def choose_chromium(
+    *,
+    playwright_executable: str | None,
+    headless: bool = True,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    root: bool | None = None,
+) -> BrowserChoice:
+    """The Chromium to launch, in the order of the module docstring; raises ConfigError for a bad CHROMIUM_EXECUTABLE."""
+    env = os.environ if env is None else env
+    explicit = env.get(CHROMIUM_ENV, "").strip()
+    if explicit:
+        resolved = which(explicit) if os.sep not in explicit else explicit
+        if not resolved or not Path(resolved).is_file():
+            raise ConfigError(f"{CHROMIUM_ENV}={explicit!r} is not a file: point it at a Chromium executable, or unset it")
+        if not os.access(resolved, os.X_OK):
+            raise ConfigError(f"{CHROMIUM_ENV}={explicit!r} is not executable (chmod +x it, or unset it)")
+        return BrowserChoice(CHROMIUM_ENV, resolved, system_chromium_flags(root=root))
+    if _playwright_build_installed(playwright_executable, headless=headless):
+        return BrowserChoice("playwright")
+    for name in SYSTEM_CHROMIUM_NAMES:
+        found = which(name)
+        if found:
+            return BrowserChoice("system", found, system_chromium_flags(root=root))
+    return BrowserChoice("none")
+
+
+def ffmpeg_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """Playwright's ffmpeg (needed by ``--video``), or None when ``playwright install`` has not provided it."""
+    base = browsers_path(env)
+    names = {"linux": "ffmpeg-linux", "darwin": "ffmpeg-mac", "win32": "ffmpeg-win64.exe"}
+    wanted = names.get(sys.platform, "ffmpeg-linux")
+    try:
+        candidates = sorted(base.glob(f"ffmpeg-*/{wanted}"), reverse=True)
+    except OSError:
+        return None
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def launch_error_line(error: BaseException, choice: BrowserChoice) -> str:
+    """One line for a browser that would not start: Playwright's reason and what to do."""
+    lines = [line.strip(" ║╔╗╚╝═") for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    reason = lines[0] if lines else type(error).__name__
+    reason = reason.removeprefix("BrowserType.launch: ")
+    if "Executable doesn't exist" in reason or choice.source == "none":
+        return f"cannot start Chromium: {reason}; {INSTALL_HINT}"
+    return f"cannot start {choice.describe()}: {reason}"

@@ -1,0 +1,202 @@
+"""One visit of a ``[[page]]``: load it in a browser context, wait for it, judge it, keep evidence.
+
+Secrets: the API token (``auth = true``) and the IAM ID token are added by a
+route on the revision's own origin only. Each routed request is fetched by
+Playwright without following redirects and the answer handed to the browser,
+which follows any redirect itself: a redirect to another origin goes out as a
+fresh, unrouted request, so a secret never leaves the revision's origin (a
+plain ``route.continue_(headers=...)`` would carry the headers along a
+redirect, and ``extra_http_headers`` sends them everywhere).
+
+Evidence of a failed visit goes to the test's folder of the pytest-playwright
+output directory (``--output``, default ``test-results``): ``screenshot.png``
+and ``console.log`` (every console line, uncaught error, request and answer,
+secrets replaced by ``***``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .pages import PERF_SCRIPT, Judgement, PageWatch, Timings, judge, origin_of
+
+if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
+    from playwright.sync_api import BrowserContext, Page, Route
+
+    from .checklist import Page as PageCheck
+
+__all__ = ["QUIET_SECONDS", "Visit", "add_secret_route", "visit_page"]
+
+QUIET_SECONDS = 0.1
+"""After the selectors show, the page must go this long without a request before it is judged:
+late fetches and errors thrown just after rendering are seen."""
+
+
+def add_secret_route(context: BrowserContext, *, origin: str, headers: dict[str, str], timeout: float) -> None:
+    """Send ``headers`` with every request to ``origin``, and only there (see the module docstring)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    pattern = re.compile("^" + re.escape(origin) + "(?:[/?#]|$)")
+
+    def handle(route: Route) -> None:
+        try:
+            answer = route.fetch(
+                headers={**route.request.headers, **headers}, max_redirects=0, timeout=timeout * 1000
+            )
+        except PlaywrightError:
+            route.abort("failed")
+            return
+        route.fulfill(response=answer)
+
+    context.route(pattern, handle)
+
+
+@dataclass
+class Visit:
+    """What one visit found: the problems (empty: the page passed), notes, and where the evidence went."""
+
+    url: str
+    auth: str
+    status: int | None = None
+    final_url: str = ""
+    elapsed: float = 0.0
+    judgement: Judgement = field(default_factory=Judgement)
+    artifacts: list[Path] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.judgement.problems
+
+    def message(self) -> str:
+        """The failure message: the page, how many problems, where the evidence is, then every problem."""
+        n = len(self.problems)
+        head = f"GET {self.url} ({self.auth}): {n} problem{'s' if n != 1 else ''}"
+        if self.status is not None:
+            head += f" (document answered {self.status} after {self.elapsed:.2f} s)"
+        if self.final_url and self.final_url != self.url:
+            head += f", redirected to {self.final_url}"
+        if self.artifacts:
+            head += f"; screenshot and console log in {self.artifacts[0].parent}"
+        return head + "".join(f"\n  - {p}" for p in self.problems)
+
+
+def _wait_visible(page: Page, selector: str, deadline: float) -> str:
+    """'' when ``selector`` shows before ``deadline``, else why not."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    remaining = max(deadline - time.monotonic(), 0.05)
+    try:
+        page.locator(selector).locator("visible=true").first.wait_for(state="attached", timeout=remaining * 1000)
+    except PlaywrightTimeout:
+        return f"selector {selector!r}: nothing visible matches it"
+    except PlaywrightError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"selector {selector!r} cannot be used: {first}"
+    return ""
+
+
+def _wait_text(page: Page, text: str, deadline: float) -> str:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    remaining = max(deadline - time.monotonic(), 0.05)
+    try:
+        page.get_by_text(text).locator("visible=true").first.wait_for(state="attached", timeout=remaining * 1000)
+    except PlaywrightTimeout:
+        return f"text {text!r} is not shown"
+    return ""
+
+
+def _settle(page: Page, watch: PageWatch, deadline: float) -> None:
+    """Let the page finish what it started: no request for QUIET_SECONDS (bounded by the deadline)."""
+    while time.monotonic() < deadline:
+        if watch.quiet_for() >= QUIET_SECONDS:
+            return
+        page.wait_for_timeout(25)
+
+
+def visit_page(
+    context: BrowserContext,
+    check: PageCheck,
+    *,
+    base_url: str,
+    timeout: float,
+    auth_label: str,
+    evidence_dir: Path,
+    scrub: Callable[[str], str],
+) -> Visit:
+    """Load ``check.path`` in a new page of ``context`` and judge it; on problems, keep the evidence."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    url = base_url + check.path
+    origin = origin_of(base_url)
+    page = context.new_page()
+    watch = PageWatch(page)
+    visit = Visit(url=url, auth=auth_label)
+    document: list[str] = []
+    rendering: list[str] = []
+    timings: Timings | None = None
+    started = time.monotonic()
+    deadline = started + timeout
+    try:
+        response = page.goto(url, wait_until="load", timeout=timeout * 1000)
+        visit.final_url = page.url
+        visit.status = response.status if response is not None else None
+    except PlaywrightError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        document.append(f"the page did not load within {timeout:g} s: {first.removeprefix('Page.goto: ')}")
+    visit.elapsed = time.monotonic() - started
+    if visit.status is not None and visit.status >= 400:
+        document.append(f"the document answered {visit.status} (expected < 400)")
+    elif not document:
+        for selector in check.selectors:
+            why = _wait_visible(page, selector, deadline)
+            if why:
+                rendering.append(f"{why} within {timeout:g} s")
+        if check.text is not None:
+            why = _wait_text(page, check.text, deadline)
+            if why:
+                rendering.append(f"{why} within {timeout:g} s")
+        _settle(page, watch, deadline)
+        try:
+            timings = Timings.from_script(page.evaluate(PERF_SCRIPT))
+        except PlaywrightError as exc:
+            rendering.append(f"cannot read the page's timings: {str(exc).strip().splitlines()[0]}")
+
+    documents = {url, visit.final_url} if visit.status is not None else set()
+    visit.judgement = judge(
+        check,
+        origin=origin,
+        console=[c for c in watch.console if not (c.url in documents and c.text.startswith("Failed to load resource"))],
+        page_errors=watch.page_errors,
+        troubles=[t for t in watch.troubles if t.url not in documents],
+        timings=timings,
+        document=document,
+        rendering=rendering,
+    )
+    if visit.problems:
+        visit.artifacts = _keep_evidence(page, watch, visit, evidence_dir, scrub)
+    return visit
+
+
+def _keep_evidence(page: Page, watch: PageWatch, visit: Visit, folder: Path, scrub: Callable[[str], str]) -> list[Path]:
+    from playwright.sync_api import Error as PlaywrightError
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kept: list[Path] = []
+    screenshot = folder / "screenshot.png"
+    try:
+        page.screenshot(path=screenshot, full_page=True, timeout=5000)
+        kept.append(screenshot)
+    except PlaywrightError:
+        pass
+    log = folder / "console.log"
+    header = [f"# {visit.url} ({visit.auth})", *(f"# problem: {p}" for p in visit.problems), ""]
+    log.write_text(scrub("\n".join(header + watch.log)) + "\n", encoding="utf-8")
+    kept.append(log)
+    return kept

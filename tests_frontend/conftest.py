@@ -1,0 +1,182 @@
+"""Fixtures of the frontend checks: pytest-playwright pointed at the revision, with the Chromium we pick.
+
+pytest-playwright provides the browser (one per worker, session-scoped), its
+options (``--browser``, ``--headed``, ``--output``, ``--tracing``,
+``--screenshot``, ``--video``) and its artifacts; this file overrides:
+
+- ``base_url``: the revision under test (``--revision-url``);
+- ``browser_type_launch_args``: the Chromium chosen by :mod:`revgate_support.browser`;
+- ``browser``: a browser that will not start is one line, not a traceback;
+- ``browser_context_args``: ``--video`` without Playwright's ffmpeg records no video;
+- ``delete_output_dir``: emptied once by the controller, not by each xdist worker
+  (a late worker would delete the evidence another worker just wrote).
+
+``visit`` loads one ``[[page]]`` in a fresh context. A page that sends a secret
+(``auth = true`` with a token, or an ID token) gets its own context outside
+pytest-playwright's recorder: a Playwright trace records request headers, so
+none is recorded for it (said once in the terminal summary).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from revgate_support.browser import BrowserChoice, choose_chromium, ffmpeg_path, launch_error_line
+from revgate_support.checklist import Page
+from revgate_support.errors import ConfigError
+from revgate_support.judge import fail
+from revgate_support.pages_visit import Visit, add_secret_route, visit_page
+from revgate_support.settings import Settings, settings_key
+from revgate_support.target import Target
+
+if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
+    from playwright.sync_api import Browser, BrowserContext, BrowserType
+
+PAGE_TEST = "test_pages.py::test_page"
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings) -> str:
+    """The revision under test: pytest-playwright's contexts resolve relative URLs against it."""
+    return settings.revision_url
+
+
+@pytest.fixture(scope="session")
+def chromium_choice(browser_name: str, browser_type: BrowserType, pytestconfig: pytest.Config) -> BrowserChoice | None:
+    """The Chromium to launch (None for Firefox, WebKit or an explicit ``--browser-channel``)."""
+    if browser_name != "chromium" or pytestconfig.getoption("--browser-channel"):
+        return None
+    try:
+        return choose_chromium(
+            playwright_executable=browser_type.executable_path, headless=not pytestconfig.getoption("--headed")
+        )
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium_choice: BrowserChoice | None) -> dict[str, Any]:
+    if chromium_choice is None or "executable_path" in browser_type_launch_args:
+        return browser_type_launch_args
+    return chromium_choice.apply(browser_type_launch_args)
+
+
+@pytest.fixture(scope="session")
+def browser(launch_browser: Callable[[], Browser], chromium_choice: BrowserChoice | None) -> Iterator[Browser]:
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        launched = launch_browser()
+    except PlaywrightError as exc:
+        fail(launch_error_line(exc, chromium_choice or BrowserChoice("playwright")))
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any], browser_name: str) -> dict[str, Any]:
+    if "record_video_dir" in browser_context_args and browser_name == "chromium" and ffmpeg_path() is None:
+        return {k: v for k, v in browser_context_args.items() if k not in ("record_video_dir", "record_video_size")}
+    return browser_context_args
+
+
+def _empty_output_dir(config: pytest.Config) -> None:
+    output = config.getoption("--output", None)
+    if output and os.path.isdir(output):
+        shutil.rmtree(output, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_output_dir(pytestconfig: pytest.Config) -> None:
+    if not hasattr(pytestconfig, "workerinput"):
+        _empty_output_dir(pytestconfig)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        _empty_output_dir(config)
+
+
+def secret_pages(settings: Settings) -> list[str]:
+    """Ids of the pages whose requests carry a secret."""
+    return [p.id for p in settings.checklist.page if settings.id_token or (p.auth and settings.token)]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return
+    ran = [r for reports in terminalreporter.stats.values() for r in reports if PAGE_TEST in getattr(r, "nodeid", "")]
+    if not ran:
+        return
+    lines = []
+    if config.getoption("--tracing", "off") != "off" and secret_pages(settings):
+        lines.append(
+            f"no Playwright trace for page(s) {', '.join(secret_pages(settings))}: "
+            "they send a secret, and a trace records request headers"
+        )
+    if config.getoption("--video", "off") != "off" and ffmpeg_path() is None:
+        lines.append("--video needs Playwright's ffmpeg (python -m playwright install ffmpeg): no video was recorded")
+    if lines:
+        terminalreporter.section("revgate frontend", yellow=True)
+        for line in lines:
+            terminalreporter.line(line)
+
+
+@pytest.fixture
+def visit(
+    request: pytest.FixtureRequest,
+    browser: Browser,
+    browser_context_args: dict[str, Any],
+    settings: Settings,
+    target: Target,
+    output_path: str,
+) -> Iterator[Callable[[Page], Visit]]:
+    """``visit(page_check)`` loads the page in a fresh context and returns what it found."""
+    own_contexts: list[BrowserContext] = []
+    secrets = settings.secrets()
+
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def run(check: Page) -> Visit:
+        headers = target.headers(auth=check.auth)
+        if headers:
+            # Outside pytest-playwright's recorder: no trace (it would hold the headers), no video.
+            args = {k: v for k, v in browser_context_args.items() if k not in ("record_video_dir", "record_video_size")}
+            context = browser.new_context(**args)
+            own_contexts.append(context)
+            add_secret_route(context, origin=_origin(settings.revision_url), headers=headers, timeout=settings.request_timeout)
+        else:
+            context = request.getfixturevalue("new_context")()
+        result = visit_page(
+            context,
+            check,
+            base_url=settings.revision_url,
+            timeout=settings.request_timeout,
+            auth_label="with token" if "Authorization" in headers else "no token",
+            evidence_dir=Path(output_path),
+            scrub=scrub,
+        )
+        for artifact in result.artifacts:
+            request.node.user_properties.append((f"revgate_{artifact.stem}", str(artifact)))
+        return result
+
+    yield run
+    for context in own_contexts:
+        context.close()
+
+
+def _origin(url: str) -> str:
+    from revgate_support.pages import origin_of
+
+    return origin_of(url)
