@@ -28,6 +28,8 @@ PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "api_auth_check": ("api", lambda entry: entry.auth),
     "ws_check": ("websocket", lambda entry: True),
     "latency_check": ("latency", lambda entry: True),
+    "metric_limit": ("metric_limits", lambda entry: True),
+    "baseline_limit": ("baseline_limits", lambda entry: True),
 }
 """Test argument -> (checklist section, which of its entries) that parametrize it."""
 

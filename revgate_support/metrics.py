@@ -1,0 +1,220 @@
+"""The metric checks' options, the wait for Cloud Monitoring data, and the one read per run.
+
+Cloud Run samples its metrics every 60 s and Cloud Monitoring shows them up
+to 180 s later, so :func:`collect` first polls the request count (one call
+per poll) until ``min_requests`` requests of the revision under test are
+visible or ``--metrics-timeout`` runs out, reporting one progress line at a
+time, then reads each distribution the limits need once, over the same
+window. The checks then judge that :class:`MetricsData` without further calls
+(:mod:`revgate_support.metrics_judge`).
+
+Options (group "revgate metrics"; command line > environment > ``pytest.ini``
+> checklist): ``--metrics-window``, ``--metrics-timeout``,
+``--metrics-no-data fail|skip``, ``--warmup-requests``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import pytest
+
+from .checklist import Checklist, Metrics
+from .errors import ConfigError
+from .metrics_judge import MetricsData, Verdict, judge_baseline, judge_limit, metrics_needed
+from .metrics_query import Histogram, MonitoringUnavailable, Queries, Scope, Window
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MetricsData",
+    "MetricsOptions",
+    "MonitoringUnavailable",
+    "Scope",
+    "Verdict",
+    "add_metrics_options",
+    "collect",
+    "judge_baseline",
+    "judge_limit",
+    "resolve_metrics_options",
+    "wait_for_requests",
+]
+
+DEFAULT_TIMEOUT = 270.0
+"""Seconds to wait for data: one 60 s sample, plus up to 180 s before it is visible, plus a poll's margin."""
+
+NoData = Literal["fail", "skip"]
+Progress = Callable[[str, bool], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsOptions:
+    window: int
+    timeout: float
+    no_data: NoData
+    warmup_requests: int
+
+    def describe(self, metrics: Metrics) -> str:
+        return (
+            f"window {self.window} s, wait up to {self.timeout:g} s for {metrics.min_requests} requests, "
+            f"no data -> {self.no_data}, warm-up requests {self.warmup_requests}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricsOptions:
+        return cls(**data)
+
+
+def add_metrics_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("revgate metrics", "revgate metrics: Cloud Monitoring checks of the revision")
+    group.addoption(
+        "--metrics-window",
+        type=int,
+        default=None,
+        help="Seconds of Cloud Monitoring data judged (at least 60). Env: REVGATE_METRICS_WINDOW; "
+        "ini: revgate_metrics_window; default: the checklist's [metrics] window.",
+    )
+    group.addoption(
+        "--metrics-timeout",
+        type=float,
+        default=None,
+        help="Seconds to wait for min_requests requests to be visible in Cloud Monitoring. "
+        f"Env: REVGATE_METRICS_TIMEOUT; ini: revgate_metrics_timeout; default: {DEFAULT_TIMEOUT:g}.",
+    )
+    group.addoption(
+        "--metrics-no-data",
+        default=None,
+        choices=["fail", "skip"],
+        help="What too little data means: fail the check, or skip it as not verified. "
+        "Env: REVGATE_METRICS_NO_DATA; ini: revgate_metrics_no_data; default: fail.",
+    )
+    group.addoption(
+        "--warmup-requests",
+        type=int,
+        default=None,
+        help="Send N requests to the revision URL before waiting, so that a tag-only revision has data. "
+        "Env: REVGATE_WARMUP_REQUESTS; default: 0.",
+    )
+    parser.addini("revgate_metrics_window", "Seconds of Cloud Monitoring data judged.", default=None)
+    parser.addini("revgate_metrics_timeout", "Seconds to wait for Cloud Monitoring data.", default=None)
+    parser.addini("revgate_metrics_no_data", "fail or skip when there is too little data.", default=None)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v not in (None, "")), None)
+
+
+def _number(raw: Any, *, what: str, flag: str, kind: type, minimum: float) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{flag} {raw!r} is not {what}") from None
+    if value < minimum:
+        raise ConfigError(f"{flag} {raw!r} must be at least {minimum:g}")
+    return value
+
+
+def resolve_metrics_options(config: pytest.Config, checklist: Checklist) -> MetricsOptions | None:
+    """The metric options of this run, or None when the checklist has no ``[metrics]``; raises ConfigError."""
+    if checklist.metrics is None:
+        return None
+    env = os.environ
+    window_raw = _first(
+        config.getoption("metrics_window"), env.get("REVGATE_METRICS_WINDOW"), config.getini("revgate_metrics_window")
+    )
+    window = checklist.metrics.window
+    if window_raw is not None:
+        window = _number(window_raw, what="a whole number of seconds", flag="--metrics-window", kind=int, minimum=60)
+    timeout_raw = _first(
+        config.getoption("metrics_timeout"), env.get("REVGATE_METRICS_TIMEOUT"), config.getini("revgate_metrics_timeout")
+    )
+    timeout = DEFAULT_TIMEOUT
+    if timeout_raw is not None:
+        timeout = _number(timeout_raw, what="a number of seconds", flag="--metrics-timeout", kind=float, minimum=0)
+    no_data = _first(
+        config.getoption("metrics_no_data"), env.get("REVGATE_METRICS_NO_DATA"), config.getini("revgate_metrics_no_data")
+    ) or "fail"
+    if no_data not in ("fail", "skip"):
+        raise ConfigError(f"--metrics-no-data {no_data!r}: choose fail or skip")
+    warmup_raw = _first(config.getoption("warmup_requests"), env.get("REVGATE_WARMUP_REQUESTS"))
+    warmup = 0
+    if warmup_raw is not None:
+        warmup = _number(warmup_raw, what="a whole number", flag="--warmup-requests", kind=int, minimum=0)
+    return MetricsOptions(window=window, timeout=timeout, no_data=no_data, warmup_requests=warmup)
+
+
+def poll_interval(timeout: float) -> float:
+    """Seconds between polls: 15 s against real Cloud Monitoring (60 s samples), shorter for short waits."""
+    return min(15.0, max(1.0, timeout / 10))
+
+
+def wait_for_requests(
+    queries: Queries,
+    *,
+    window_seconds: int,
+    min_requests: int,
+    timeout: float,
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[str, dict[str, int]], Window, float]:
+    """Poll the request count until ``min_requests`` are visible or ``timeout`` runs out.
+
+    Returns the last counts, their window (every other query uses it too) and the seconds waited.
+    """
+    scope = queries.scope
+    started = time.monotonic()
+    deadline = started + timeout
+    interval = poll_interval(timeout)
+    while True:
+        window = Window.ending_now(window_seconds)
+        counts = queries.request_counts(window)
+        seen = sum(sum(counts.get(r, {}).values()) for r in scope.revisions)
+        left = deadline - time.monotonic()
+        if seen >= min_requests or left <= 0:
+            return counts, window, time.monotonic() - started
+        progress(
+            f"revgate metrics: waiting for Cloud Monitoring: {seen} of {min_requests} requests of "
+            f"{scope.describe()} visible, {left:.0f} s left",
+            False,
+        )
+        sleep(min(interval, max(left, 0.0)))
+
+
+def collect(queries: Queries, *, metrics: Metrics, options: MetricsOptions, progress: Progress) -> MetricsData:
+    """Wait for the data, then read every distribution the limits need (one call each)."""
+    counts, window, waited = wait_for_requests(
+        queries,
+        window_seconds=options.window,
+        min_requests=metrics.min_requests,
+        timeout=options.timeout,
+        progress=progress,
+    )
+    distributions: dict[str, dict[str, Histogram]] = {}
+    data = MetricsData(
+        scope=queries.scope, window=window, min_requests=metrics.min_requests, waited=waited, counts=counts
+    )
+    if data.too_few_requests() is None:
+        for metric in metrics_needed(metrics):
+            distributions[metric] = queries.distributions(metric, window)
+    seen = data.requests(queries.scope.revisions)
+    progress(
+        f"revgate metrics: {seen} requests of {queries.scope.describe()} visible after waiting {waited:.1f} s "
+        f"({'enough' if seen >= metrics.min_requests else 'too few'}, {metrics.min_requests} needed); "
+        f"{queries.calls} ListTimeSeries calls",
+        True,
+    )
+    return MetricsData(
+        scope=queries.scope,
+        window=window,
+        min_requests=metrics.min_requests,
+        waited=waited,
+        counts=counts,
+        distributions=distributions,
+        calls=queries.calls,
+    )

@@ -1,0 +1,210 @@
+"""Judging the revision's Cloud Monitoring data against the ``[metrics]`` limits.
+
+Each limit has three outcomes (:class:`Verdict`): ``pass``, ``fail`` (the
+message names the metric, the value seen, the limit, the window and the
+revision) and ``no-data``: too few requests visible, an empty distribution,
+no previous revision, or a baseline difference too small to be significant.
+A value that is not a finite number is never compared, so it can never pass.
+
+The baseline's error-rate comparison uses scipy's one-sided Fisher exact test:
+an increase beyond the allowance that is not significant at ``alpha`` is
+inconclusive ("not verified"), not a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .checklist import Baseline, MetricLimit, Metrics
+from .metrics_query import (
+    CPU_UTILIZATIONS,
+    MEMORY_UTILIZATIONS,
+    REQUEST_LATENCIES,
+    STARTUP_LATENCIES,
+    Histogram,
+    Scope,
+    Window,
+)
+
+__all__ = ["MetricsData", "Verdict", "judge_baseline", "judge_limit", "metrics_needed"]
+
+Outcome = Literal["pass", "fail", "no-data"]
+
+_PERCENTILE = {"p50-latency": 50.0, "p95-latency": 95.0, "p99-latency": 99.0}
+_DISTRIBUTION_OF = {
+    "p50-latency": REQUEST_LATENCIES,
+    "p95-latency": REQUEST_LATENCIES,
+    "p99-latency": REQUEST_LATENCIES,
+    "memory-utilization": MEMORY_UTILIZATIONS,
+    "cpu-utilization": CPU_UTILIZATIONS,
+    "startup-latency": STARTUP_LATENCIES,
+}
+_NAME = {
+    "error-rate": "error rate",
+    "p50-latency": "p50 request latency",
+    "p95-latency": "p95 request latency",
+    "p99-latency": "p99 request latency",
+    "memory-utilization": "p99 memory utilization",
+    "cpu-utilization": "p99 CPU utilization",
+    "startup-latency": "p99 container startup latency",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    message: str = ""
+
+
+def metrics_needed(metrics: Metrics) -> list[str]:
+    """The distribution metrics the configured limits need (each is queried once)."""
+    ids = [limit.id for limit in metrics.limits()]
+    if metrics.baseline is not None:
+        ids += [limit.id for limit in metrics.baseline.limits()]
+    needed: list[str] = []
+    for key in ids:
+        metric = _DISTRIBUTION_OF.get(key)
+        if metric and metric not in needed:
+            needed.append(metric)
+    return needed
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsData:
+    """Everything the checks judge, read once per run over one window."""
+
+    scope: Scope
+    window: Window
+    min_requests: int
+    waited: float
+    counts: dict[str, dict[str, int]]
+    """``{revision: {response_code_class: requests}}``."""
+    distributions: dict[str, dict[str, Histogram]] = field(default_factory=dict)
+    """``{metric type: {revision: distribution}}``."""
+    calls: int = 0
+
+    def requests(self, revisions: Sequence[str]) -> int:
+        return sum(sum(self.counts.get(r, {}).values()) for r in revisions)
+
+    def errors(self, revisions: Sequence[str]) -> int:
+        return sum(self.counts.get(r, {}).get("5xx", 0) for r in revisions)
+
+    def histogram(self, metric: str, revisions: Sequence[str]) -> Histogram:
+        merged = Histogram((), [], 0, 0.0)
+        for revision in revisions:
+            hist = self.distributions.get(metric, {}).get(revision)
+            if hist is not None:
+                merged = merged.merge(hist)
+        return merged
+
+    def where(self) -> str:
+        return f"over {self.window.describe()}, revision {self.scope.describe()}"
+
+    def too_few_requests(self) -> Verdict | None:
+        seen = self.requests(self.scope.revisions)
+        if seen >= self.min_requests:
+            return None
+        return Verdict(
+            "no-data",
+            f"only {seen} of the {self.min_requests} requests needed were visible in Cloud Monitoring "
+            f"after waiting {self.waited:.0f} s ({self.where()}): send traffic to the revision "
+            "(--warmup-requests N) or wait longer (--metrics-timeout)",
+        )
+
+
+def _fmt(key: str, value: float) -> str:
+    if key == "error-rate":
+        return f"{value * 100:.2f} %"
+    if key.endswith("utilization"):
+        return f"{value:.2f}"
+    return f"{value:.0f} ms"
+
+
+def judge_limit(limit: MetricLimit, data: MetricsData) -> Verdict:
+    """One ``[metrics]`` limit of the revision(s) under test."""
+    too_few = data.too_few_requests()
+    if too_few is not None:
+        return too_few
+    revisions = data.scope.revisions
+    name = _NAME[limit.id]
+    if limit.id == "error-rate":
+        total, errors = data.requests(revisions), data.errors(revisions)
+        value = errors / total
+        seen = f"{_fmt(limit.id, value)} ({errors} of {total} requests answered 5xx)"
+    else:
+        hist = data.histogram(_DISTRIBUTION_OF[limit.id], revisions)
+        if hist.count == 0:
+            return Verdict("no-data", f"no {name} data in Cloud Monitoring {data.where()}")
+        value = hist.percentile(_PERCENTILE.get(limit.id, 99.0))
+        seen = f"{_fmt(limit.id, value)} (of {hist.count} values)"
+    if not math.isfinite(value):
+        return Verdict("no-data", f"{name} is not a number ({value}) {data.where()}")
+    if value <= limit.limit:
+        return Verdict("pass")
+    return Verdict("fail", f"{name} {seen} exceeds the limit {_fmt(limit.id, limit.limit)} {data.where()}")
+
+
+def judge_baseline(limit: MetricLimit, baseline: Baseline, data: MetricsData) -> Verdict:
+    """One ``[metrics.baseline]`` comparison: the revision(s) under test against the previous revision."""
+    too_few = data.too_few_requests()
+    if too_few is not None:
+        return too_few
+    previous = data.scope.baseline
+    if previous is None:
+        return Verdict("no-data", f"inconclusive: there is no previous revision to compare with ({data.where()})")
+    old_total = data.requests([previous])
+    if old_total < data.min_requests:
+        return Verdict(
+            "no-data",
+            f"inconclusive: the previous revision {previous} had {old_total} requests visible in Cloud Monitoring, "
+            f"{data.min_requests} are needed for a comparison ({data.where()})",
+        )
+    revisions = data.scope.revisions
+    if limit.id == "error-rate":
+        return _judge_error_rate(limit, baseline, data, previous, old_total)
+    pct = _PERCENTILE[limit.id]
+    new_hist = data.histogram(REQUEST_LATENCIES, revisions)
+    old_hist = data.histogram(REQUEST_LATENCIES, [previous])
+    new, old = new_hist.percentile(pct), old_hist.percentile(pct)
+    name = _NAME[limit.id]
+    if not (math.isfinite(new) and math.isfinite(old)) or old <= 0:
+        return Verdict("no-data", f"inconclusive: {name} is {new:.0f} ms against {old:.0f} ms for {previous} ({data.where()})")
+    ratio = new / old
+    if ratio <= limit.limit or new - old <= baseline.latency_slack_ms:
+        return Verdict("pass")
+    return Verdict(
+        "fail",
+        f"{name} {new:.0f} ms is {ratio:.2f} x the previous revision's ({previous}: {old:.0f} ms), "
+        f"above the limit {limit.limit:g} x (and more than {baseline.latency_slack_ms:g} ms slower) {data.where()}",
+    )
+
+
+def _judge_error_rate(limit: MetricLimit, baseline: Baseline, data: MetricsData, previous: str, old_total: int) -> Verdict:
+    from scipy.stats import fisher_exact
+
+    revisions = data.scope.revisions
+    new_total, new_errors = data.requests(revisions), data.errors(revisions)
+    old_errors = data.errors([previous])
+    new_rate, old_rate = new_errors / new_total, old_errors / old_total
+    increase = new_rate - old_rate
+    if increase <= limit.limit:
+        return Verdict("pass")
+    table = [[new_errors, new_total - new_errors], [old_errors, old_total - old_errors]]
+    p_value = float(fisher_exact(table, alternative="greater").pvalue)
+    seen = (
+        f"error rate {new_rate * 100:.2f} % ({new_errors} of {new_total}) against {old_rate * 100:.2f} % "
+        f"({old_errors} of {old_total}) for the previous revision {previous}: +{increase * 100:.2f} points"
+    )
+    if p_value < baseline.alpha:
+        return Verdict(
+            "fail",
+            f"{seen}, more than the allowed +{limit.limit * 100:g} points (Fisher exact test p = {p_value:.2g}) {data.where()}",
+        )
+    return Verdict(
+        "no-data",
+        f"inconclusive: {seen}, over the allowed +{limit.limit * 100:g} points but not significant "
+        f"(Fisher exact test p = {p_value:.2g} >= alpha {baseline.alpha:g}) {data.where()}",
+    )
