@@ -1,0 +1,174 @@
+"""Fixtures of the rollback selftests: one sandbox, a fresh service per test, the gate run against it.
+
+Each test deploys its own service (so traffic changes never leak between
+tests), runs the gate in a subprocess with ``--service`` and
+``--rollback-report=PATH``, and reads the traffic afterwards through the real
+``run_v2`` client (:meth:`Sandbox.traffic`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.control import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHECKLIST = """
+[health]
+ready_budget = 5
+
+[[api]]
+id = "stats"
+path = "/api/memory/user/stats"
+keys = {{ preferences = "object", concepts = "object", stats = "object" }}
+{api_extra}
+
+[[websocket]]
+id = "session"
+path = "/ws/{{session}}"
+send = {{ type = "ping", id = 1 }}
+expect = {{ type = "pong", id = 1 }}
+timeout = {ws_timeout}
+"""
+
+
+@dataclass
+class Gate:
+    """One run of the gate and its JSON rollback record."""
+
+    run: Any
+    record: dict[str, Any]
+
+    @property
+    def output(self) -> str:
+        return self.run.output
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    sb = Sandbox.up(tmp_path_factory.mktemp("sandbox"), seed=11, ready_timeout=15)
+    try:
+        yield sb
+    finally:
+        sb.down()
+
+
+@pytest.fixture
+def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The sandbox with its call counts zeroed, no injected fault and no operation delay."""
+    sandbox.reset_calls()
+    sandbox.set_operation_delay(0)
+    yield sandbox
+    sandbox.reset_calls()
+    sandbox.set_operation_delay(0)
+
+
+@pytest.fixture
+def service(request: pytest.FixtureRequest) -> str:
+    """A service name of this test's own."""
+    return "rb-" + request.node.name.removeprefix("test_").replace("_", "-").replace("[", "-").rstrip("]")[:40].rstrip("-")
+
+
+def write_checklist(tmp_path: Path, *, advisory_api: bool = False, ws_timeout: float = 2.0) -> Path:
+    path = tmp_path / "checklist.toml"
+    path.write_text(
+        CHECKLIST.format(api_extra="advisory = true" if advisory_api else "", ws_timeout=ws_timeout)
+    )
+    return path
+
+
+def gate_args(sandbox: Sandbox, service: str, url: str, tmp_path: Path, *extra: str) -> list[str]:
+    checklist = tmp_path / "checklist.toml"
+    if not checklist.exists():
+        write_checklist(tmp_path)
+    return [
+        "tests_smoke",
+        f"--revision-url={url}",
+        f"--service={service}",
+        f"--checklist={checklist}",
+        f"--rollback-report={tmp_path / 'rollback.json'}",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def gate(sb: Sandbox, run_suite: Callable[..., Any], tmp_path: Path) -> Callable[..., Gate]:
+    """``gate(service, url, *extra_args)`` runs the gate against the sandbox; returns the run and the record."""
+
+    def run(service: str, url: str, *extra: str, env: dict[str, str] | None = None) -> Gate:
+        record_path = tmp_path / "rollback.json"
+        record_path.unlink(missing_ok=True)
+        result = run_suite(*gate_args(sb, service, url, tmp_path, *extra), env={**sb.env, **(env or {})})
+        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        return Gate(result, record)
+
+    return run
+
+
+@dataclass
+class Traffic:
+    """The service's ``traffic_statuses`` as read through the real run_v2 client."""
+
+    entries: list[dict[str, Any]]
+
+    @property
+    def split(self) -> dict[str, int]:
+        """Revision -> percent of the traffic it serves (0 % entries left out)."""
+        out: dict[str, int] = {}
+        for entry in self.entries:
+            if entry["percent"]:
+                out[entry["revision"]] = out.get(entry["revision"], 0) + entry["percent"]
+        return out
+
+    @property
+    def tags(self) -> dict[str, tuple[str, str]]:
+        """Tag -> (revision, URL)."""
+        return {e["tag"]: (e["revision"], e["uri"]) for e in self.entries if e["tag"]}
+
+
+@pytest.fixture
+def traffic(sb: Sandbox) -> Callable[[str], Traffic]:
+    """``traffic(service)``: the traffic now, read with the client."""
+    return lambda service: Traffic(sb.traffic(service))
+
+
+@pytest.fixture
+def start_gate(sb: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """``start_gate(service, url, *extra)``: the gate as a background process (unbuffered output),
+    for tests that act on the service while it runs."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(service: str, url: str, *extra: str) -> subprocess.Popen[str]:
+        proc = _popen(sb, gate_args(sb, service, url, tmp_path, *extra))
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _popen(sandbox: Sandbox, args: list[str]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
+    env.update(sandbox.env, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
