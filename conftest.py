@@ -14,7 +14,8 @@ from revgate_support.checklist import Checklist
 from revgate_support.settings import Settings, settings_key
 from revgate_support.target import Target
 
-pytest_plugins = ["revgate_support.plugin", "rollback.plugin", "revgate_support.metrics_plugin"]
+pytest_plugins = ["revgate_support.plugin", "rollback.plugin", "revgate_support.metrics_plugin",
+                  "revgate_support.report", "revgate_support.retries", "revgate_support.publish"]
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ def add_all_options(parser: pytest.Parser) -> None:
     """Every revgate option group: the suite's, then each plugin's."""
     add_options(parser)
     __import__("rollback.options").options.add_options(parser)
+    __import__("revgate_support.report").report.add_options(parser)  # reports, --retries, --publish-metrics
     __import__("revgate_support.metrics").metrics.add_metrics_options(parser)
 
 

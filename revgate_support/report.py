@@ -1,0 +1,422 @@
+"""The run's reports: the verdict block, the JSON summary, the GitHub step summary, JUnit properties.
+
+Everything is collected and written in the controller only: with pytest-xdist,
+workers' reports reach the controller's ``pytest_runtest_logreport``.
+
+- Terminal: one ``revgate verdict: PASS|FAIL`` block a person reads in five
+  seconds: each failed check on one line, each retried pass, what was done to
+  traffic.
+- ``--report-json=PATH`` (env ``REVGATE_REPORT_JSON``): the verdict, each
+  check's outcome, duration, retries and one-line message, the rollback and
+  promotion records when those plugins ran.
+- ``$GITHUB_STEP_SUMMARY``: when set, a Markdown summary is appended to it.
+- JUnit XML (pytest's ``--junitxml``): the testsuite is named after the target
+  and carries ``revgate.*`` properties (target, service, revision, verdict).
+
+Messages come from the reports the suite's plugin has already scrubbed of
+secrets, and are scrubbed again here; no header is ever written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["Check", "RunResults", "add_options", "results_key", "traffic_records"]
+
+JSON_ENV = "REVGATE_REPORT_JSON"
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+MESSAGE_LIMIT = 300
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("revgate reports", "revgate reports and monitoring runs")
+    group.addoption(
+        "--report-json",
+        default=None,
+        metavar="PATH",
+        help=f"Write the JSON summary (verdict, checks, traffic records) there; write it as --report-json=PATH. "
+        f"Env: {JSON_ENV}.",
+    )
+    from . import publish, retries
+
+    retries.add_options(group, parser)
+    publish.add_options(group, parser)
+
+
+@dataclass(kw_only=True)
+class Check:
+    """One check (test) as the reports show it."""
+
+    id: str
+    name: str
+    gating: bool
+    outcome: str = "passed"
+    """``passed``, ``failed`` (the check said no), ``error`` (setup/teardown broke) or ``skipped``."""
+    duration: float = 0.0
+    message: str = ""
+    retries: int = 0
+    first_failure: str = ""
+    """The message of the first failed attempt, when the check was retried."""
+
+    @property
+    def bad(self) -> bool:
+        return self.outcome in ("failed", "error")
+
+    def summary(self) -> str:
+        """The one-line text the reports show next to the outcome."""
+        if self.outcome == "passed" and self.retries:
+            text = f"passed after {self.retries} {'retry' if self.retries == 1 else 'retries'}"
+            return f"{text} (first attempt: {self.first_failure})" if self.first_failure else text
+        if self.bad and self.retries:
+            return f"{self.message} (failed {self.retries + 1} attempts)"
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "gating": self.gating,
+            "outcome": self.outcome,
+            "duration_s": round(self.duration, 3),
+            "retries": self.retries,
+            "message": self.summary(),
+        }
+
+
+@dataclass(kw_only=True)
+class RunResults:
+    checks: dict[str, Check] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    exitstatus: int | None = None
+
+    @property
+    def gating_failures(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.bad and c.gating]
+
+    @property
+    def advisory_failures(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.bad and not c.gating]
+
+    @property
+    def retried_passes(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.outcome == "passed" and c.retries]
+
+    @property
+    def verdict(self) -> str:
+        """``FAIL`` when a gating check failed; ``PASS`` when checks ran and none did; ``ERROR`` otherwise."""
+        if self.gating_failures:
+            return "FAIL"
+        ran = any(c.outcome != "skipped" for c in self.checks.values())
+        if not ran or self.exitstatus in (
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+            pytest.ExitCode.USAGE_ERROR,
+        ):
+            return "ERROR"
+        return "PASS"
+
+    def counts(self) -> str:
+        values = list(self.checks.values())
+        parts = [f"{len(values)} checks"]
+        for label, n in (
+            ("passed", sum(c.outcome == "passed" for c in values)),
+            ("failed", len(self.gating_failures)),
+            ("advisory failed", len(self.advisory_failures)),
+            ("skipped", sum(c.outcome == "skipped" for c in values)),
+            ("passed after retry", len(self.retried_passes)),
+        ):
+            if n:
+                parts.append(f"{n} {label}")
+        return ", ".join(parts)
+
+
+results_key = pytest.StashKey[RunResults]()
+
+
+def _one_line(text: str) -> str:
+    """The line of a failure worth reading: the last ``E   `` line, else the first non-empty one."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    line = errors[0] if errors else (lines[0].strip() if lines else "")
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
+
+
+def message_of(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return _one_line(crash.message).removeprefix("Failed: ")
+    return _one_line(str(longrepr)).removeprefix("Failed: ")
+
+
+def _secrets(config: pytest.Config) -> list[str]:
+    from .settings import settings_key
+
+    settings = config.stash.get(settings_key, None)
+    return settings.secrets() if settings else []
+
+
+def scrub(text: str, config: pytest.Config) -> str:
+    for secret in _secrets(config):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _deployment(config: pytest.Config) -> Any:
+    try:
+        from rollback.deployment import deployment_key
+    except ImportError:  # pragma: no cover - the rollback package ships with revgate
+        return None
+    return config.stash.get(deployment_key, None)
+
+
+def target_info(config: pytest.Config) -> dict[str, Any]:
+    """What was verified: URL, and the service and revision when the service is known."""
+    from .settings import settings_key
+
+    settings = config.stash.get(settings_key, None)
+    info: dict[str, Any] = {"url": settings.revision_url if settings else None}
+    deployment = _deployment(config)
+    if deployment is not None:
+        info.update(
+            service=deployment.service,
+            region=deployment.region,
+            project=deployment.project,
+            revisions=list(deployment.revisions_under_test),
+            previous_revision=deployment.previous_revision,
+            rollback_mode=deployment.mode,
+        )
+    return info
+
+
+def _as_dict(record: Any) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    if isinstance(record, dict):
+        return record
+    for name in ("record", "to_dict", "as_dict"):
+        if callable(getattr(record, name, None)):
+            return getattr(record, name)()
+    return {"summary": str(record)}
+
+
+def traffic_records(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """The rollback and promotion records in the stash, by kind; absent plugins or records are left out."""
+    import importlib
+
+    found: dict[str, dict[str, Any]] = {}
+    for kind, module, attr in (
+        ("rollback", "rollback.plugin", "runner_key"),
+        ("promotion", "rollback.promote", "promotion_key"),
+    ):
+        if kind in found:
+            continue
+        try:
+            key = getattr(importlib.import_module(module), attr, None)
+        except ImportError:
+            continue
+        if key is not None:
+            record = _as_dict(config.stash.get(key, None))
+            if record is not None:
+                found[kind] = record
+    return found
+
+
+def _record_line(kind: str, record: dict[str, Any]) -> str:
+    text = record.get("summary") or record.get("message") or json.dumps(record)[:200]
+    status = record.get("status")
+    return f"{kind} ({status}): {text}" if status else f"{kind}: {text}"
+
+
+def traffic_lines(config: pytest.Config) -> list[str]:
+    """What was done to traffic, one line per record; says so when nothing was."""
+    records = traffic_records(config)
+    if records:
+        return [_record_line(kind, record) for kind, record in records.items()]
+    deployment = _deployment(config)
+    if deployment is None:
+        return ["traffic: not changed (no --service: rollback and promotion off)"]
+    return [f"traffic: not changed (rollback {deployment.mode})"]
+
+
+def summary_dict(config: pytest.Config, results: RunResults) -> dict[str, Any]:
+    records = traffic_records(config)
+    return {
+        "verdict": results.verdict,
+        "exit_status": int(results.exitstatus) if results.exitstatus is not None else None,
+        "target": target_info(config),
+        "started": results.started,
+        "finished": results.finished,
+        "counts": results.counts(),
+        "checks": [c.to_dict() for c in results.checks.values()],
+        "rollback": records.get("rollback"),
+        "promotion": records.get("promotion"),
+        "traffic": traffic_lines(config),
+        "published_metrics": _publication(config),
+    }
+
+
+def _publication(config: pytest.Config) -> dict[str, Any] | None:
+    from .publish import publication_key
+
+    publication = config.stash.get(publication_key, None)
+    return publication.to_dict() if publication is not None else None
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(config: pytest.Config, results: RunResults) -> str:
+    target = target_info(config)
+    subject = ", ".join(target.get("revisions") or []) or target.get("url") or "?"
+    icon = {"PASS": "✅", "FAIL": "❌"}.get(results.verdict, "⚠️")
+    lines = [
+        f"### {icon} revgate verdict: {results.verdict} — {subject}",
+        "",
+        f"Target: `{target.get('url')}`" + (f", service `{target['service']}`" if target.get("service") else ""),
+        "",
+        f"{results.counts()}",
+        "",
+        "| check | outcome | duration | message |",
+        "|---|---|---|---|",
+    ]
+    order = {"failed": 0, "error": 0, "passed": 1, "skipped": 2}
+    for c in sorted(results.checks.values(), key=lambda c: (order.get(c.outcome, 3), not c.gating)):
+        outcome = c.outcome.upper() if c.bad else c.outcome
+        if c.bad and not c.gating:
+            outcome += " (advisory)"
+        lines.append(f"| `{_md_cell(c.name)}` | {outcome} | {c.duration:.2f} s | {_md_cell(c.summary())} |")
+    lines += ["", "**Traffic**", ""] + [f"- {_md_cell(line)}" for line in traffic_lines(config)] + [""]
+    return scrub("\n".join(lines), config) + "\n"
+
+
+class ReportPlugin:
+    """Collects every check's result in the controller and writes the reports."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results = RunResults()
+        config.stash[results_key] = self.results
+
+    def _check(self, nodeid: str, keywords: Any) -> Check:
+        check = self.results.checks.get(nodeid)
+        if check is None:
+            name = nodeid.rsplit("::", 1)[-1]
+            check = Check(id=nodeid, name=name, gating="advisory" not in keywords)
+            self.results.checks[nodeid] = check
+        return check
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            check = self._check(report.nodeid or "collection", {})
+            check.outcome, check.message = "error", scrub(f"collection failed: {message_of(report)}", self.config)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        check = self._check(report.nodeid, report.keywords)
+        check.duration += report.duration
+        if report.outcome == "rerun":  # pytest-rerunfailures: this attempt failed, another one follows
+            check.retries = max(check.retries, int(getattr(report, "rerun", 0) or 0) + 1)
+            message = scrub(message_of(report), self.config)
+            if not check.first_failure:
+                check.first_failure = message
+            self._mark_junit_attempt(report, message)
+            return
+        check.retries = max(check.retries, int(getattr(report, "rerun", 0) or 0))
+        if report.failed:
+            outcome = "failed" if report.when == "call" else "error"
+            if not check.bad:
+                check.outcome, check.message = outcome, scrub(message_of(report), self.config)
+        elif report.skipped and report.when in ("setup", "call") and not check.bad:
+            check.outcome, check.message = "skipped", scrub(message_of(report), self.config)
+
+    def _mark_junit_attempt(self, report: pytest.TestReport, message: str) -> None:
+        """pytest's JUnit XML writes a retried attempt as a bare testcase: say on it that it failed."""
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None:
+            xml.node_reporter(report).add_property("revgate.attempt", f"failed, retried: {message}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # trylast: after the settings and the deployment are resolved.
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        target = target_info(self.config)
+        if xml.suite_name == "pytest":  # the default: name the suite after what it verifies
+            xml.suite_name = f"revgate {target.get('service') or target.get('url')}"
+        for key in ("url", "service", "region", "project", "revisions", "rollback_mode"):
+            value = target.get(key)
+            if value:
+                xml.add_global_property(f"revgate.{key}", ",".join(value) if isinstance(value, list) else str(value))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # tryfirst: before pytest's junitxml writes its file.
+        self.results.exitstatus = exitstatus
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None:
+            xml.add_global_property("revgate.verdict", self.results.verdict)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        results = self.results
+        results.exitstatus = exitstatus
+        results.finished = time.time()
+        target = target_info(config)
+        subject = ", ".join(target.get("revisions") or []) or target.get("url") or "?"
+        fail = results.verdict != "PASS"
+        terminalreporter.section("revgate verdict", red=fail, green=not fail, bold=True)
+        terminalreporter.line(
+            f"revgate verdict: {results.verdict} {subject} ({results.counts()})", red=fail, green=not fail, bold=True
+        )
+        for c in results.gating_failures:
+            terminalreporter.line(scrub(f"  FAILED   {c.name}: {c.summary()}", config), red=True)
+        for c in results.advisory_failures:
+            terminalreporter.line(scrub(f"  ADVISORY {c.name}: {c.summary()}", config), yellow=True)
+        for c in results.retried_passes:
+            terminalreporter.line(scrub(f"  RETRIED  {c.name}: {c.summary()}", config), yellow=True)
+        for line in traffic_lines(config):
+            terminalreporter.line(scrub(line, config))
+        publication = _publication(config)
+        if publication is not None:
+            terminalreporter.line(publication["summary"], red=bool(publication["error"]))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.results.finished is None:
+            self.results.finished = time.time()
+        path = config.getoption("report_json") or os.environ.get(JSON_ENV)
+        if path:
+            text = json.dumps(summary_dict(config, self.results), indent=2, default=str)
+            Path(path).write_text(scrub(text, config) + "\n")
+        summary = os.environ.get(SUMMARY_ENV)
+        if summary:
+            with open(summary, "a", encoding="utf-8") as out:
+                out.write(markdown(config, self.results))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    path = config.getoption("report_json", None) or os.environ.get(JSON_ENV)
+    if path and not Path(path).resolve().parent.is_dir():
+        raise pytest.UsageError(f"--report-json {path}: the directory {Path(path).resolve().parent} does not exist")
+    config.pluginmanager.register(ReportPlugin(config), "revgate-report")
