@@ -79,7 +79,13 @@ def service(request: pytest.FixtureRequest) -> str:
     return "rb-" + request.node.name.removeprefix("test_").replace("_", "-").replace("[", "-").rstrip("]")[:40].rstrip("-")
 
 
-def write_checklist(tmp_path: Path, *, advisory_api: bool = False, ws_timeout: float = 2.0) -> Path:
+@pytest.fixture
+def write_checklist(tmp_path: Path) -> Callable[..., Path]:
+    """``write_checklist(advisory_api=True, ws_timeout=5)``: the checklist the gate uses in this test."""
+    return lambda **kwargs: _write_checklist(tmp_path, **kwargs)
+
+
+def _write_checklist(tmp_path: Path, *, advisory_api: bool = False, ws_timeout: float = 2.0) -> Path:
     path = tmp_path / "checklist.toml"
     path.write_text(
         CHECKLIST.format(api_extra="advisory = true" if advisory_api else "", ws_timeout=ws_timeout)
@@ -90,7 +96,7 @@ def write_checklist(tmp_path: Path, *, advisory_api: bool = False, ws_timeout: f
 def gate_args(sandbox: Sandbox, service: str, url: str, tmp_path: Path, *extra: str) -> list[str]:
     checklist = tmp_path / "checklist.toml"
     if not checklist.exists():
-        write_checklist(tmp_path)
+        _write_checklist(tmp_path)
     return [
         "tests_smoke",
         f"--revision-url={url}",
