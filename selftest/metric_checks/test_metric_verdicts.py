@@ -1,0 +1,114 @@
+"""The metric checks' verdicts on revisions of the local Cloud Run, as a user running the gate sees them."""
+
+from __future__ import annotations
+
+ABSOLUTE = {
+    "test_metric[error-rate]",
+    "test_metric[p50-latency]",
+    "test_metric[p95-latency]",
+    "test_metric[p99-latency]",
+    "test_metric[memory-utilization]",
+    "test_metric[cpu-utilization]",
+}
+BASELINE = {"test_baseline[error-rate]", "test_baseline[p95-latency]"}
+ALL = ABSOLUTE | BASELINE
+
+
+def _canary(sandbox, service, *, faults=(), baseline_faults=(), requests=40):
+    """A serving revision and a tag-only canary, each with ``requests`` requests recorded."""
+    previous = sandbox.deploy(service, faults=list(baseline_faults))
+    canary = sandbox.deploy(service, tag="canary", no_traffic=True, faults=list(faults))
+    return previous, canary, sandbox.tag_url(service, "canary")
+
+
+def test_healthy_revision_under_traffic_passes_every_metric(sandbox, gate, traffic, gauges, service_name):
+    previous, canary, url = _canary(sandbox, service_name)
+    traffic(sandbox.service_url(service_name), 40)
+    traffic(url, 40)
+    gauges(service_name, [previous, canary])
+    run = gate(service_name, url, "--metrics-timeout=10")
+    assert run.returncode == 0, run
+    assert run.passed() == ALL, run
+    assert f"40 requests of {canary} visible" in run.stdout, run
+    assert "NOT VERIFIED" not in run.stdout, run
+
+
+def test_error_rate_fails_the_error_rate_check(sandbox, gate, traffic, service_name):
+    _previous, canary, url = _canary(sandbox, service_name, faults=["error_rate:0.2"])
+    traffic(sandbox.service_url(service_name), 60)
+    traffic(url, 60)
+    run = gate(service_name, url, "--metrics-timeout=10", "-k", "error-rate")
+    assert run.returncode == 1, run
+    assert "test_metric[error-rate]" in run.failed(), run
+    assert "error rate" in run.stdout and "exceeds the limit 5.00 %" in run.stdout, run
+    assert f"revision {canary}" in run.stdout and "600 s window" in run.stdout, run
+
+
+def test_slow_revision_fails_p99_latency(sandbox, gate, traffic, service_name, checklist_variant):
+    _previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:150"])
+    traffic(url, 25)
+    checklist = checklist_variant({"p99_latency_ms = 2000": "p99_latency_ms = 100"})
+    run = gate(service_name, url, f"--checklist={checklist}", "--metrics-timeout=10", "-k", "not baseline and latency")
+    assert run.returncode == 1, run
+    assert run.failed() == {"test_metric[p99-latency]"}, run
+    assert run.passed() == {"test_metric[p50-latency]", "test_metric[p95-latency]"}, run
+    assert "p99 request latency" in run.stdout and "exceeds the limit 100 ms" in run.stdout, run
+    assert f"revision {canary}" in run.stdout, run
+
+
+def test_revision_twice_as_slow_as_its_baseline_fails_the_comparison(sandbox, gate, traffic, service_name):
+    previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:200"], baseline_faults=["latency_ms:100"])
+    traffic(sandbox.service_url(service_name), 30)
+    traffic(url, 30)
+    run = gate(service_name, url, "--metrics-timeout=10", "-k", "latency")
+    assert run.returncode == 1, run
+    assert run.failed() == {"test_baseline[p95-latency]"}, run  # the absolute limits (p99 2000 ms) pass
+    assert {"test_metric[p50-latency]", "test_metric[p95-latency]", "test_metric[p99-latency]"} <= run.passed(), run
+    assert f"the previous revision's ({previous}:" in run.stdout and "above the limit 1.25 x" in run.stdout, run
+
+
+def test_data_visible_only_after_a_delay_is_waited_for_then_judged(sandbox, gate, traffic, service_name):
+    _previous, canary, url = _canary(sandbox, service_name, faults=["error_rate:0.5"])
+    sandbox.set_metrics_delay(6)
+    traffic(url, 30)
+    run = gate(service_name, url, "--metrics-timeout=30", "-k", "not baseline and error-rate")
+    assert run.failed() == {"test_metric[error-rate]"}, run  # judged on the data, once it was visible
+    assert f"waiting for Cloud Monitoring: 0 of 20 requests of {canary} visible" in run.stdout, run
+    assert f"30 requests of {canary} visible after waiting" in run.stdout, run
+
+
+def test_no_traffic_is_no_data_and_fails_by_default(sandbox, gate, service_name):
+    _previous, canary, url = _canary(sandbox, service_name)
+    run = gate(service_name, url, "--metrics-timeout=2")
+    assert run.returncode == 1, run
+    assert run.failed() == ALL and not run.passed(), run
+    assert "NOT VERIFIED (--metrics-no-data fail): only 0 of the 20 requests needed" in run.stdout, run
+    assert "revgate: metrics NOT VERIFIED" in run.stdout, run
+    assert f"NOT VERIFIED tests_metrics/test_metrics.py::test_metric[error-rate]" in run.stdout, run
+
+
+def test_no_traffic_with_no_data_skip_is_skipped_as_not_verified(sandbox, gate, service_name):
+    _previous, _canary_rev, url = _canary(sandbox, service_name)
+    run = gate(service_name, url, "--metrics-timeout=2", "--metrics-no-data=skip")
+    assert run.returncode == 0, run
+    assert not run.passed() and not run.failed(), run  # skipped, never passed
+    assert "revgate: metrics NOT VERIFIED" in run.stdout, run
+    assert run.stdout.count("NOT VERIFIED tests_metrics/test_metrics.py::") == len(ALL), run
+    assert "not verified: only 0 of the 20 requests needed" in run.stdout, run
+
+
+def test_warmup_requests_give_a_tag_only_revision_data(sandbox, gate, service_name):
+    _previous, canary, url = _canary(sandbox, service_name)
+    run = gate(service_name, url, "--metrics-timeout=10", "--warmup-requests=25", "-k", "not baseline and error-rate")
+    assert run.returncode == 0, run
+    assert run.passed() == {"test_metric[error-rate]"}, run
+    assert f"sent 25 warm-up requests to {url}/health (25 answered)" in run.stdout, run
+
+
+def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(sandbox, gate, traffic, service_name):
+    _previous, canary, url = _canary(sandbox, service_name)
+    traffic(url, 30)  # the previous revision gets nothing in the window
+    run = gate(service_name, url, "--metrics-timeout=5", "--metrics-no-data=skip", "-k", "baseline")
+    assert run.returncode == 0 and not run.passed(), run
+    assert "inconclusive: the previous revision" in run.stdout and "had 0 requests" in run.stdout, run
+    assert "NOT VERIFIED tests_metrics/test_metrics.py::test_baseline[p95-latency]" in run.stdout, run
