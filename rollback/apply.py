@@ -9,7 +9,8 @@ and checks that ``traffic_statuses`` match the plan.
 
 On an etag conflict (ABORTED / FAILED_PRECONDITION, both ``Conflict``) it
 re-reads the service: if the revision under test no longer serves traffic,
-someone already acted (or our own earlier attempt went through) and it stops;
+someone already acted and it stops (an earlier attempt of ours whose answer was
+lost to UNAVAILABLE looks the same, and ends the same: nothing more to send);
 otherwise it re-plans from what it read, at most :data:`MAX_ATTEMPTS` times.
 
 It never raises for what Cloud Run answers: every way it can end is an
@@ -140,15 +141,11 @@ def apply_rollback(
             if not any(rev in serving(traffic) for rev in under_test):
                 outcome.done_at = time.monotonic()
                 outcome.traffic_after = traffic
-                if serving(traffic) == plan.split and not dry_run:
-                    outcome.status = DONE
-                    outcome.message = f"traffic restored (an earlier attempt went through): {describe_traffic(traffic)}"
-                else:
-                    outcome.status = ALREADY_ACTED
-                    outcome.message = (
-                        f"the traffic changed during the run and {', '.join(under_test)} no longer serves any: "
-                        f"someone already acted, nothing sent (traffic now: {describe_traffic(traffic)})"
-                    )
+                outcome.status = ALREADY_ACTED
+                outcome.message = (
+                    f"the traffic changed during the run and {', '.join(under_test)} no longer serves any: "
+                    f"someone already acted, nothing more sent (traffic now: {describe_traffic(traffic)})"
+                )
                 return outcome
             log(f"etag conflict: the service changed during the run; re-planning from {describe_traffic(traffic)}")
             continue
