@@ -116,7 +116,7 @@ def _number(raw: Any, *, what: str, flag: str, kind: type, minimum: float) -> An
     except (TypeError, ValueError):
         raise ConfigError(f"{flag} {raw!r} is not {what}") from None
     if value < minimum:
-        raise ConfigError(f"{flag} {raw!r} must be at least {minimum:g}")
+        raise ConfigError(f"{flag} {raw} must be at least {minimum:g}")
     return value
 
 
