@@ -8,6 +8,12 @@ The browser is chosen in this order:
 4. otherwise Playwright launches as usual and says to run ``playwright install``
    (:func:`launch_error_line` turns that into one line).
 
+Every Chromium gets ``--disable-features=LocalNetworkAccessChecks``: a response
+the secret route (:mod:`revgate_support.pages_visit`) hands to the browser has
+no remote address, so Chromium would count the page as public and block its
+requests to loopback or private addresses, which the same page loaded straight
+from the revision may make (a false failure, seen against loopback revisions).
+
 A system Chromium is a full desktop browser: it gets flags that keep it from
 talking to Google while it checks a page (sync, component updates, background
 networking, QUIC) and ``--no-sandbox`` when running as root, where Chromium
@@ -35,6 +41,7 @@ from .errors import ConfigError
 
 __all__ = [
     "CHROMIUM_ENV",
+    "CHROMIUM_FLAGS",
     "SYSTEM_CHROMIUM_FLAGS",
     "SYSTEM_CHROMIUM_NAMES",
     "BrowserChoice",
@@ -47,6 +54,7 @@ __all__ = [
 
 CHROMIUM_ENV = "CHROMIUM_EXECUTABLE"
 SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser")
+CHROMIUM_FLAGS = ("--disable-features=LocalNetworkAccessChecks",)
 SYSTEM_CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-quic",
@@ -95,7 +103,7 @@ def _is_root() -> bool:
 def system_chromium_flags(*, root: bool | None = None) -> tuple[str, ...]:
     """The flags a system Chromium gets; ``--no-sandbox`` only as root (Chromium refuses to start otherwise)."""
     as_root = _is_root() if root is None else root
-    return SYSTEM_CHROMIUM_FLAGS + (("--no-sandbox",) if as_root else ())
+    return CHROMIUM_FLAGS + SYSTEM_CHROMIUM_FLAGS + (("--no-sandbox",) if as_root else ())
 
 
 def browsers_path(env: Mapping[str, str] | None = None) -> Path:
@@ -154,12 +162,12 @@ def choose_chromium(
             raise ConfigError(f"{CHROMIUM_ENV}={explicit!r} is not executable (chmod +x it, or unset it)")
         return BrowserChoice(CHROMIUM_ENV, resolved, system_chromium_flags(root=root))
     if _playwright_build_installed(playwright_executable, headless=headless):
-        return BrowserChoice("playwright")
+        return BrowserChoice("playwright", args=CHROMIUM_FLAGS)
     for name in SYSTEM_CHROMIUM_NAMES:
         found = which(name)
         if found:
             return BrowserChoice("system", found, system_chromium_flags(root=root))
-    return BrowserChoice("none")
+    return BrowserChoice("none", args=CHROMIUM_FLAGS)
 
 
 def ffmpeg_path(env: Mapping[str, str] | None = None) -> Path | None:
