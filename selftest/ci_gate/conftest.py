@@ -80,7 +80,7 @@ def checklist(tmp_path: Path) -> Path:
 def gate(sandbox: Sandbox, run_suite: Callable[..., Any], tmp_path: Path, checklist: Path) -> Callable[..., Gate]:
     """``gate(url, *extra, env=...)``: the gate against the sandbox, with --report-json and a step summary file."""
 
-    def run(url: str, *extra: str, env: dict[str, str] | None = None) -> Gate:
+    def run(url: str, *extra: str, env: dict[str, str] | None = None, timeout: float = 240) -> Gate:
         report = tmp_path / "report.json"
         summary = tmp_path / "step-summary.md"
         report.unlink(missing_ok=True)
@@ -92,6 +92,7 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., Any], tmp_path: Path, checkl
             f"--report-json={report}",
             *extra,
             env={**sandbox.env, "GITHUB_STEP_SUMMARY": str(summary), **(env or {})},
+            timeout=timeout,
         )
         data = json.loads(report.read_text()) if report.exists() else {}
         return Gate(result, data, summary.read_text() if summary.exists() else "")
