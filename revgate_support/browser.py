@@ -182,12 +182,18 @@ def ffmpeg_path(env: Mapping[str, str] | None = None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def launch_error_line(error: BaseException, choice: BrowserChoice) -> str:
-    """One line for a browser that would not start: Playwright's reason and what to do."""
+def launch_error_line(error: BaseException, choice: BrowserChoice | None, *, browser_name: str = "chromium") -> str:
+    """One line for a browser that would not start: Playwright's reason and what to do.
+
+    ``choice`` is None for a browser revgate did not choose (Firefox, WebKit, a ``--browser-channel``).
+    """
     lines = [line.strip(" ║╔╗╚╝═") for line in str(error).splitlines()]
     lines = [line for line in lines if line]
     reason = lines[0] if lines else type(error).__name__
     reason = reason.removeprefix("BrowserType.launch: ")
+    if choice is None:
+        hint = f"; run `python -m playwright install {browser_name}`" if "Executable doesn't exist" in reason else ""
+        return f"cannot start {browser_name}: {reason}{hint}"
     if "Executable doesn't exist" in reason or choice.source == "none":
         return f"cannot start Chromium: {reason}; {INSTALL_HINT}"
     return f"cannot start {choice.describe()}: {reason}"

@@ -85,7 +85,7 @@ class Visit:
         return head + "".join(f"\n  - {p}" for p in self.problems)
 
 
-def _wait_visible(page: Page, selector: str, deadline: float) -> str:
+def _wait_visible(page: Page, selector: str, deadline: float, timeout: float) -> str:
     """'' when ``selector`` shows before ``deadline``, else why not."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -94,21 +94,21 @@ def _wait_visible(page: Page, selector: str, deadline: float) -> str:
     try:
         page.locator(selector).locator("visible=true").first.wait_for(state="attached", timeout=remaining * 1000)
     except PlaywrightTimeout:
-        return f"selector {selector!r}: nothing visible matches it"
+        return f"selector {selector!r}: nothing visible matches it within {timeout:g} s"
     except PlaywrightError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"selector {selector!r} cannot be used: {first}"
+        return f"selector {selector!r} cannot be used: {first.removeprefix('Locator.wait_for: ')}"
     return ""
 
 
-def _wait_text(page: Page, text: str, deadline: float) -> str:
+def _wait_text(page: Page, text: str, deadline: float, timeout: float) -> str:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     remaining = max(deadline - time.monotonic(), 0.05)
     try:
         page.get_by_text(text).locator("visible=true").first.wait_for(state="attached", timeout=remaining * 1000)
     except PlaywrightTimeout:
-        return f"text {text!r} is not shown"
+        return f"text {text!r} is not shown within {timeout:g} s"
     return ""
 
 
@@ -155,13 +155,13 @@ def visit_page(
         document.append(f"the document answered {visit.status} (expected < 400)")
     elif not document:
         for selector in check.selectors:
-            why = _wait_visible(page, selector, deadline)
+            why = _wait_visible(page, selector, deadline, timeout)
             if why:
-                rendering.append(f"{why} within {timeout:g} s")
+                rendering.append(why)
         if check.text is not None:
-            why = _wait_text(page, check.text, deadline)
+            why = _wait_text(page, check.text, deadline, timeout)
             if why:
-                rendering.append(f"{why} within {timeout:g} s")
+                rendering.append(why)
         _settle(page, watch, deadline)
         try:
             timings = Timings.from_script(page.evaluate(PERF_SCRIPT))

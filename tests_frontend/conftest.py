@@ -68,13 +68,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium_
 
 
 @pytest.fixture(scope="session")
-def browser(launch_browser: Callable[[], Browser], chromium_choice: BrowserChoice | None) -> Iterator[Browser]:
+def browser(
+    launch_browser: Callable[[], Browser], chromium_choice: BrowserChoice | None, browser_name: str
+) -> Iterator[Browser]:
     from playwright.sync_api import Error as PlaywrightError
 
     try:
         launched = launch_browser()
     except PlaywrightError as exc:
-        fail(launch_error_line(exc, chromium_choice or BrowserChoice("playwright")))
+        fail(launch_error_line(exc, chromium_choice, browser_name=browser_name))
     yield launched
     launched.close()
 
@@ -100,7 +102,17 @@ def delete_output_dir(pytestconfig: pytest.Config) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+    if hasattr(config, "workerinput"):
+        return
+    settings = config.stash.get(settings_key, None)
+    if settings is not None and settings.checklist.page:
+        # A CHROMIUM_EXECUTABLE that points nowhere is a usage error before any test (not a failed
+        # page, which would count against the revision).
+        try:
+            choose_chromium(playwright_executable=None)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    if getattr(config.option, "numprocesses", None):
         _empty_output_dir(config)
 
 
