@@ -15,7 +15,7 @@ from revgate_support.settings import Settings, settings_key
 from revgate_support.target import Target
 
 pytest_plugins = ["revgate_support.plugin", "rollback.plugin", "revgate_support.metrics_plugin",
-                  "revgate_support.report", "revgate_support.retries", "revgate_support.publish"]
+                  "revgate_support.report", "revgate_support.retries", "revgate_support.publish", "rollback.promote"]
 
 
 @pytest.fixture(scope="session")

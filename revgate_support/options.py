@@ -21,6 +21,7 @@ def add_all_options(parser: pytest.Parser) -> None:
     add_options(parser)
     __import__("rollback.options").options.add_options(parser)
     __import__("revgate_support.report").report.add_options(parser)  # reports, --retries, --publish-metrics
+    __import__("rollback.promote").promote.add_options(parser)
     __import__("revgate_support.metrics").metrics.add_metrics_options(parser)
 
 

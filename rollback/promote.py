@@ -1,0 +1,250 @@
+"""``--promote PERCENT``: give the revision under test PERCENT of the traffic when every gating check passed.
+
+At session finish, in the controller, a run whose verdict is PASS sets the
+revision under test to PERCENT and the pre-run split (without it, Ready
+revisions only, as the rollback plans it: :func:`rollback.plan.choose_split`)
+scaled to the rest, by the same largest-remainder rule
+(:func:`rollback.plan.scale_to_100`). ``--promote 10`` then ``--promote 100``
+is a canary rollout; a run with a gating failure never promotes.
+
+The same safety as the rollback, with its code (:mod:`rollback.cloudrun`,
+:func:`rollback.apply._confirm`): the revision under test must be Ready; every
+tag is kept; revisions are pinned (never LATEST); the request carries the
+etag read at session start; on an etag conflict the service is re-read and the
+promotion re-planned from what it serves now, at most
+:data:`rollback.apply.MAX_ATTEMPTS` times; after the operation the service is
+re-read until ``traffic_statuses`` match the plan. ``--rollback dry-run``
+makes the promotion a dry run too (``validate_only``).
+
+The record (``config.stash[promotion_key]``, in the JSON report) holds the
+percent, the status (``done``, ``validated``, ``not-promoted``, ``failed``), a
+one-line message, the traffic before, planned and after, the etag, the
+attempts and the errors.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from revgate_support.errors import RevgateError
+
+from .plan import Plan, PlanError, choose_split, scale_to_100
+from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic
+
+__all__ = ["ENV", "Promotion", "add_options", "plan_promotion", "promote", "promotion_key"]
+
+ENV = "REVGATE_PROMOTE"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("revgate rollback")
+    group.addoption(
+        "--promote",
+        default=None,
+        metavar="PERCENT",
+        help=f"When every gating check passed, give the revision under test PERCENT (1-100) of the traffic, "
+        f"the pre-run split the rest. Env: {ENV}.",
+    )
+
+
+def parse_percent(raw: str, source: str) -> int:
+    try:
+        value = int(str(raw).strip().rstrip("%"))
+    except ValueError:
+        raise RevgateError(f"{source} {raw!r} is not a whole percent (1-100)") from None
+    if not 1 <= value <= 100:
+        raise RevgateError(f"{source} {raw!r}: give a percent between 1 and 100")
+    return value
+
+
+def plan_promotion(
+    traffic: Sequence[TrafficEntry], *, revision: str, revisions: Sequence[RevisionInfo], percent: int
+) -> Plan:
+    """``revision`` at ``percent``, the rest of the split scaled to ``100 - percent``; raises PlanError."""
+    info = {r.name: r for r in revisions}.get(revision)
+    if info is None or not info.ready:
+        why = info.reason if info else "not a revision of the service"
+        raise PlanError(f"{revision} is not Ready ({why}): traffic cannot go there")
+    skipped: tuple[str, ...] = ()
+    if percent == 100:
+        split, rule = {revision: 100}, f"{revision} gets all the traffic"
+    else:
+        rest, how, skipped = choose_split(traffic, under_test=[revision], revisions=revisions, previous=None)
+        # scale_to_100 over weights whose total is 10000: the revision keeps exactly `percent`,
+        # the others share 100 - percent by the largest remainder
+        weights = {rev: pct * (100 - percent) for rev, pct in rest.items()}
+        weights[revision] = percent * 100
+        split = scale_to_100(weights)
+        rule = f"{revision} at {percent} %, the rest: {how}"
+    left = dict(split)
+    planned: list[TrafficEntry] = []
+    for entry in traffic:
+        share = left.pop(entry.revision, 0)
+        if share == 0 and not entry.tag:
+            continue
+        planned.append(TrafficEntry(revision=entry.revision, percent=share, tag=entry.tag, type=REVISION))
+    untagged = [TrafficEntry(revision=rev, percent=pct, type=REVISION) for rev, pct in left.items()]
+    return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped)
+
+
+@dataclass(kw_only=True)
+class Promotion:
+    percent: int
+    status: str = "not-promoted"
+    message: str = ""
+    traffic_before: tuple[TrafficEntry, ...] = ()
+    plan: Plan | None = None
+    traffic_after: tuple[TrafficEntry, ...] = ()
+    etag: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "status": self.status,
+            "message": self.message,
+            "summary": self.message,
+            "traffic": {
+                "before": [e.to_dict() for e in self.traffic_before],
+                "planned": [e.to_dict() for e in self.plan.traffic] if self.plan else None,
+                "planned_split": self.plan.split if self.plan else None,
+                "rule": self.plan.rule if self.plan else None,
+                "after": [e.to_dict() for e in self.traffic_after] if self.traffic_after else None,
+            },
+            "etag": self.etag,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+            "errors": self.errors,
+        }
+
+
+promotion_key = pytest.StashKey[Promotion]()
+
+
+def promote(deployment: Any, service: Any, *, percent: int, services: Any, revisions_api: Any, dry_run: bool) -> Promotion:
+    """Plan from the snapshot ``service`` and send it; never raises for what Cloud Run answers."""
+    from google.api_core import exceptions as gexc
+
+    from . import apply, cloudrun
+
+    (revision,) = deployment.revisions_under_test
+    traffic, revisions = deployment.traffic_before, deployment.revisions
+    result = Promotion(percent=percent, traffic_before=traffic, etag=service.etag)
+    start = time.monotonic()
+    try:
+        for attempt in range(1, apply.MAX_ATTEMPTS + 1):
+            result.attempts = attempt
+            plan = plan_promotion(traffic, revision=revision, revisions=revisions, percent=percent)
+            result.plan, result.etag = plan, service.etag
+            try:
+                operation = cloudrun.update_service(
+                    services, cloudrun.with_traffic(service, plan.traffic), validate_only=dry_run
+                )
+                cloudrun.wait_operation(services, operation, timeout=apply.OPERATION_TIMEOUT)
+            except gexc.Conflict as exc:
+                result.errors.append(f"attempt {attempt}: etag conflict: {type(exc).__name__}: {exc.message}")
+                service = cloudrun.get_service(services, deployment.service_name)
+                traffic = cloudrun.traffic_of(service)
+                revisions = tuple(cloudrun.list_revisions(revisions_api, deployment.service_name))
+                continue
+            if dry_run:
+                result.status = "validated"
+                result.message = f"dry-run: Cloud Run accepted promoting {revision} to {percent} % ({plan.describe()}); nothing changed"
+                return result
+            matched, result.traffic_after = apply._confirm(services, deployment.service_name, plan)
+            if matched:
+                result.status = "done"
+                result.message = f"promoted {revision} to {percent} %: {describe_traffic(result.traffic_after)}"
+            else:
+                result.status = "failed"
+                result.message = (
+                    f"the update completed but traffic_statuses do not match the plan: planned {plan.describe()}, "
+                    f"serving {describe_traffic(result.traffic_after)}"
+                )
+                result.errors.append(result.message)
+            return result
+        result.status = "failed"
+        result.message = f"not promoted: the service kept changing ({apply.MAX_ATTEMPTS} etag conflicts in a row)"
+    except PlanError as exc:
+        result.status, result.message = "failed", f"not promoted: {exc}"
+        result.errors.append(str(exc))
+    except gexc.RetryError as exc:
+        result.status, result.message = "failed", f"not promoted: the Cloud Run Admin API did not answer: {exc.cause or exc}"
+        result.errors.append(str(exc))
+    except gexc.GoogleAPICallError as exc:
+        result.status, result.message = "failed", f"not promoted: {type(exc).__name__}: {exc.message}"
+        result.errors.append(str(exc))
+    except concurrent.futures.TimeoutError as exc:
+        result.status, result.message = "failed", f"not promoted: the update operation did not complete: {exc}"
+        result.errors.append(str(exc))
+    finally:
+        result.seconds = time.monotonic() - start
+    return result
+
+
+class PromotePlugin:
+    def __init__(self, config: pytest.Config, percent: int) -> None:
+        self.config = config
+        self.percent = percent
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from .deployment import deployment_key
+
+        deployment = self.config.stash.get(deployment_key, None)
+        if deployment is None:
+            raise pytest.UsageError(f"--promote {self.percent} needs --service (or CLOUD_RUN_SERVICE)")
+        if len(deployment.revisions_under_test) != 1:
+            raise pytest.UsageError(
+                f"--promote {self.percent}: {len(deployment.revisions_under_test)} revisions are under test "
+                f"({', '.join(deployment.revisions_under_test)}): give the tag URL of one revision, or --revision NAME"
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from revgate_support.google_clients import revisions_client, services_client
+        from revgate_support.report import results_key
+
+        from .deployment import deployment_key, service_snapshot_key
+
+        deployment = self.config.stash.get(deployment_key, None)
+        results = self.config.stash.get(results_key, None)
+        if deployment is None or results is None:
+            return
+        if results.verdict != "PASS":
+            record = Promotion(percent=self.percent, traffic_before=deployment.traffic_before)
+            record.message = f"not promoted to {self.percent} %: the verdict is {results.verdict}"
+        else:
+            record = promote(
+                deployment,
+                self.config.stash[service_snapshot_key],
+                percent=self.percent,
+                services=services_client(),
+                revisions_api=revisions_client(),
+                dry_run=deployment.mode == "dry-run",
+            )
+            if record.status == "failed":
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # CI must not go on to the next step
+        self.config.stash[promotion_key] = record
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    raw = config.getoption("promote", None) or os.environ.get(ENV)
+    if not raw:
+        return
+    try:
+        percent = parse_percent(raw, "--promote" if config.getoption("promote", None) else ENV)
+    except RevgateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(PromotePlugin(config, percent), "revgate-promote")
