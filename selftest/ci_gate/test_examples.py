@@ -1,0 +1,191 @@
+"""The examples in examples/ and the Dockerfile: they parse, use only options that exist, match the setup.
+
+What cannot run here (no Docker engine, no Google Cloud): building the image,
+GitHub Actions, Cloud Build, Cloud Run Jobs and Cloud Scheduler. The task
+selection of the monitoring job runs for real, against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sandbox.control import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+YAML_FILES = sorted([*EXAMPLES.rglob("*.yml"), *EXAMPLES.rglob("*.yaml")])
+RUN_TARGET = EXAMPLES / "monitoring" / "run_target.py"
+
+
+@pytest.fixture(scope="module")
+def pytest_help() -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+def pytest_options_in(text: str) -> set[str]:
+    """Every --option written after a 'pytest' command in the text."""
+    found: set[str] = set()
+    for match in re.finditer(r"\bpytest\b(.*?)(?:\n\s*\n|$)", text, flags=re.S):
+        found |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", match.group(1)))
+    return found
+
+
+def known(option: str, help_text: str) -> bool:
+    """``--opt`` is listed in ``pytest --help`` (first on its line, or an alias after a comma)."""
+    return re.search(rf"(^\s+|, ){re.escape(option)}(?![\w-])", help_text, flags=re.M) is not None
+
+
+def test_there_are_examples() -> None:
+    names = {p.relative_to(EXAMPLES).as_posix() for p in YAML_FILES}
+    assert {"github/gate.yml", "github/monitor.yml", "cloudbuild.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
+def test_yaml_parses_and_passes_only_existing_options(path: Path, pytest_help: str) -> None:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    options = set()
+    for text in _strings(data):
+        options |= pytest_options_in(text)
+    assert options, f"{path.name} runs no pytest command"
+    assert {"--revision-url"} <= options
+    missing = sorted(o for o in options if not known(o, pytest_help))
+    assert not missing, f"{path.name} passes options pytest --help does not know: {missing}"
+
+
+def test_github_workflows_have_their_triggers() -> None:
+    gate = yaml.safe_load((EXAMPLES / "github" / "gate.yml").read_text())
+    monitor = yaml.safe_load((EXAMPLES / "github" / "monitor.yml").read_text())
+    # pyyaml reads the key 'on' as True (YAML 1.1)
+    assert "push" in gate[True]
+    assert monitor[True]["schedule"][0]["cron"]
+    assert monitor["jobs"]["monitor"]["env"]["REVGATE_ROLLBACK"] == "off"
+    steps = " ".join(_strings(gate["jobs"]))
+    assert "--no-traffic --tag" in steps and "--promote 10" in steps and "--promote 100" in steps
+
+
+def test_cloud_build_steps_deploy_gate_and_promote() -> None:
+    build = yaml.safe_load((EXAMPLES / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids == ["deploy", "gate-and-promote-10", "canary-soak", "gate-with-metrics-and-promote-100"]
+    text = " ".join(_strings(build["steps"]))
+    assert "--no-traffic --tag" in text and "--publish-metrics" in text
+    assert "$(cat" not in text.replace("$$(cat", "")  # Cloud Build needs $$ for a shell $
+
+
+def test_monitoring_job_args_exist(pytest_help: str) -> None:
+    script = (EXAMPLES / "monitoring" / "create.sh").read_text()
+    (args,) = re.findall(r"--args=(\S+)", script)
+    options = {a.split("=", 1)[0] for a in args.split(",")}
+    assert options == {"--publish-metrics", "--report-json"}
+    for option in options:
+        assert known(option, pytest_help)
+    assert "--tasks" in script and "gcloud scheduler jobs create http" in script
+
+
+def test_dockerfile_installs_as_the_readme_says() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    readme = (REPO / "README.md").read_text()
+    runs = " && ".join(
+        line.removeprefix("RUN ").replace(" --no-cache-dir", "") for line in dockerfile.splitlines() if line.startswith("RUN ")
+    )
+    (setup,) = re.findall(r"^(pip install -r requirements\.txt && pip install --no-deps -e \.)", readme, flags=re.M)
+    for command in setup.split(" && "):
+        assert command in runs, f"the Dockerfile does not run the README's {command!r}"
+    copied = {line.split()[1].rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    copied |= {w for line in dockerfile.splitlines() if line.startswith("COPY ") for w in line.split()[1:-1]}
+    for path in copied:
+        assert (REPO / path).exists(), f"the Dockerfile copies {path}, which does not exist"
+    ini = (REPO / "pytest.ini").read_text()
+    (testpaths,) = re.findall(r"^testpaths\s*=\s*(.+)$", ini, flags=re.M)
+    packages = re.findall(r'"(\w+)"', re.findall(r"^packages\s*=\s*\[(.*)\]", (REPO / "pyproject.toml").read_text(), flags=re.M)[0])
+    for path in [*testpaths.split(), *packages, "conftest.py", "pytest.ini", "checklist.toml", "requirements.txt"]:
+        assert path in copied, f"the Dockerfile does not copy {path}"
+
+
+def _select(index: str | None, targets: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "REVGATE_TARGETS": str(targets)}
+    if index is not None:
+        env["CLOUD_RUN_TASK_INDEX"] = index
+    return subprocess.run(
+        [sys.executable, str(RUN_TARGET), *extra], env=env, capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+
+
+def test_task_index_selects_the_target(tmp_path: Path) -> None:
+    shipped = EXAMPLES / "monitoring" / "targets.toml"
+    first = _select(None, shipped, "--print", "--publish-metrics")
+    second = _select("1", shipped, "--print")
+    assert first.returncode == 0 and second.returncode == 0
+    assert shlex.split(first.stdout)[3:] == [
+        "--revision-url=https://emergence-abc123-ew.a.run.app",
+        "--service=emergence",
+        "--region=europe-west1",
+        "--project=my-project",
+        "--publish-metrics",
+    ]
+    assert "--service=emergence-admin" in shlex.split(second.stdout)
+
+    outside = _select("2", shipped, "--print")
+    assert outside.returncode == 4
+    assert outside.stderr.strip() == (
+        f"ERROR: CLOUD_RUN_TASK_INDEX 2 is outside the 2 targets of {shipped}: create the job with --tasks 2"
+    )
+    bad = tmp_path / "targets.toml"
+    bad.write_text('[[target]]\nurl = "https://x.a.run.app"\nservise = "x"\n')
+    typo = _select("0", bad, "--print")
+    assert typo.returncode == 4 and "target 0: unknown key 'servise'" in typo.stderr
+
+
+def test_task_runs_the_gate_for_its_target_with_rollback_off(
+    sandbox: Sandbox, service: str, tmp_path: Path
+) -> None:
+    stable = sandbox.deploy(service)
+    broken = sandbox.deploy(service, tag="canary", no_traffic=True, faults=["stats_500"])
+    sandbox.update_traffic(service, to_revisions={stable: 50, broken: 50})
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        f'[[target]]\nurl = "{sandbox.service_url(service)}"\n\n'
+        f'[[target]]\nurl = "{sandbox.tag_url(service, "canary")}"\nservice = "{service}"\n'
+    )
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text('[[api]]\nid = "stats"\npath = "/api/memory/user/stats"\n')
+    report = tmp_path / "report.json"
+    env = {"PATH": "/usr/bin:/bin", "REVGATE_TARGETS": str(targets), "CLOUD_RUN_TASK_INDEX": "1", **sandbox.env}
+    proc = subprocess.run(
+        [sys.executable, str(RUN_TARGET), "tests_smoke", f"--checklist={checklist}", f"--report-json={report}"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads(report.read_text())
+    assert data["target"]["url"] == sandbox.tag_url(service, "canary")
+    assert data["target"]["rollback_mode"] == "off"  # the monitoring default
+    assert [c["retries"] for c in data["checks"] if c["name"] == "test_api[stats]"] == [1]
+    assert sandbox.traffic(service) and {e["revision"]: e["percent"] for e in sandbox.traffic(service) if e["percent"]} == {
+        stable: 50,
+        broken: 50,
+    }
