@@ -183,8 +183,6 @@ def judge_baseline(limit: MetricLimit, baseline: Baseline, data: MetricsData) ->
 
 
 def _judge_error_rate(limit: MetricLimit, baseline: Baseline, data: MetricsData, previous: str, old_total: int) -> Verdict:
-    from scipy.stats import fisher_exact
-
     revisions = data.scope.revisions
     new_total, new_errors = data.requests(revisions), data.errors(revisions)
     old_errors = data.errors([previous])
@@ -192,6 +190,8 @@ def _judge_error_rate(limit: MetricLimit, baseline: Baseline, data: MetricsData,
     increase = new_rate - old_rate
     if increase <= limit.limit:
         return Verdict("pass")
+    from scipy.stats import fisher_exact  # about a second to import: only when the test decides
+
     table = [[new_errors, new_total - new_errors], [old_errors, old_total - old_errors]]
     p_value = float(fisher_exact(table, alternative="greater").pvalue)
     seen = (
