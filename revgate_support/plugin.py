@@ -30,6 +30,7 @@ PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "latency_check": ("latency", lambda entry: True),
     "metric_limit": ("metric_limits", lambda entry: True),
     "baseline_limit": ("baseline_limits", lambda entry: True),
+    "page_check": ("page", lambda entry: True),
 }
 """Test argument -> (checklist section, which of its entries) that parametrize it."""
 
