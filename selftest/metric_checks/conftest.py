@@ -70,6 +70,18 @@ def monitoring_client(env: dict[str, str]) -> object:
 
 
 @pytest.fixture
+def queries_for(sandbox: Sandbox) -> Callable[..., object]:
+    """``queries_for(service, revisions, baseline=None)``: the suite's Queries on the real client, against the sandbox."""
+    from revgate_support.metrics_query import Queries, Scope
+
+    def make(service: str, revisions: tuple[str, ...], baseline: str | None = None) -> Queries:
+        scope = Scope(project=sandbox.project, region=sandbox.region, service=service, revisions=revisions, baseline=baseline)
+        return Queries(monitoring_client(sandbox.env), scope, timeout=5, retry_deadline=5)
+
+    return make
+
+
+@pytest.fixture
 def traffic() -> Callable[..., None]:
     """``traffic(url, count)``: requests through the router, recorded as Cloud Monitoring data."""
     return send

@@ -30,7 +30,19 @@ def test_healthy_revision_under_traffic_passes_every_metric(sandbox, gate, traff
     assert run.returncode == 0, run
     assert run.passed() == ALL, run
     assert f"40 requests of {canary} visible" in run.stdout, run
+    # one request_count poll (both revisions, both status classes) + latencies, memory, CPU
+    assert "; 4 ListTimeSeries calls" in run.stdout, run
     assert "NOT VERIFIED" not in run.stdout, run
+
+
+def test_healthy_revision_passes_under_xdist(sandbox, gate, traffic, gauges, service_name):
+    previous, canary, url = _canary(sandbox, service_name)
+    traffic(sandbox.service_url(service_name), 30)
+    traffic(url, 30)
+    gauges(service_name, [previous, canary])
+    run = gate(service_name, url, "--metrics-timeout=10", "-n", "2", "--dist", "loadgroup")
+    assert run.returncode == 0, run
+    assert run.passed() == ALL, run
 
 
 def test_error_rate_fails_the_error_rate_check(sandbox, gate, traffic, service_name):
