@@ -22,14 +22,14 @@ def test_missing_revision_url(run_suite):
 
 def test_revision_url_from_the_environment(run_suite, sample_service, auth_env):
     url = sample_service()
-    run = run_suite(env={**auth_env, "REVGATE_REVISION_URL": url})
+    run = run_suite("tests_smoke", env={**auth_env, "REVGATE_REVISION_URL": url})
     assert run.returncode == 0, run
     assert f"revgate target: {url}" in run.stdout
 
 
 @pytest.mark.parametrize("url", ["example.com", "ftp://x", "https://", "http://host:99999", "https://h/?q=1"])
 def test_malformed_revision_url(run_suite, url):
-    run = run_suite("--revision-url", url)
+    run = run_suite("tests_smoke", "--revision-url", url)
     assert_usage_error(run, repr(url))
 
 

@@ -124,7 +124,7 @@ def test_unreachable_target_fails_fast_with_cannot_connect(run_suite, url):
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     url = url.format(closed=closed)
-    run = run_suite("--revision-url", url, env={"REVGATE_AUTH_TOKEN": "selftest-unused-token"}, timeout=60)
+    run = run_suite("tests_smoke", "--revision-url", url, env={"REVGATE_AUTH_TOKEN": "selftest-unused-token"}, timeout=60)
     assert run.returncode == 1, run
     assert "test_health[health]" in run.failed(), run
     assert f"cannot connect to {url}/health" in run.stdout, run

@@ -15,7 +15,7 @@ ALL = {
 
 def test_healthy_revision_passes_every_check(sample_service, run_suite, auth_env):
     url = sample_service()
-    run = run_suite("--revision-url", url, env=auth_env)
+    run = run_suite("tests_smoke", "--revision-url", url, env=auth_env)
     assert run.returncode == 0, run
     assert run.passed() == ALL, run
     assert f"revgate target: {url}" in run.stdout
@@ -23,7 +23,7 @@ def test_healthy_revision_passes_every_check(sample_service, run_suite, auth_env
 
 def test_healthy_revision_passes_under_xdist(sample_service, run_suite, auth_env):
     url = sample_service()
-    run = run_suite("--revision-url", url, "-n", "2", env=auth_env)
+    run = run_suite("tests_smoke", "--revision-url", url, "-n", "2", env=auth_env)
     assert run.returncode == 0, run
     assert run.passed() == ALL, run
 
@@ -44,7 +44,7 @@ def test_healthy_revision_passes_under_xdist(sample_service, run_suite, auth_env
 )
 def test_each_fault_fails_its_check(sample_service, run_suite, auth_env, fault, failing, message):
     url = sample_service(fault)
-    run = run_suite("--revision-url", url, "--request-timeout", "2", env=auth_env)
+    run = run_suite("tests_smoke", "--revision-url", url, "--request-timeout", "2", env=auth_env)
     assert run.returncode == 1, run
     assert run.failed() == failing, run
     assert run.passed() == ALL - failing, run
@@ -54,14 +54,14 @@ def test_each_fault_fails_its_check(sample_service, run_suite, auth_env, fault, 
 def test_latency_limits_are_judged(sample_service, run_suite, auth_env, checklist_variant):
     url = sample_service("latency_ms:60")
     checklist = checklist_variant({"p50_ms = 500": "p50_ms = 20"})
-    run = run_suite("--revision-url", url, f"--checklist={checklist}", env=auth_env)
+    run = run_suite("tests_smoke", "--revision-url", url, f"--checklist={checklist}", env=auth_env)
     assert run.failed() == {"test_latency[health-and-stats]"}, run
     assert "p50" in run.stdout and "> 20 ms" in run.stdout, run
 
 
 def test_missing_token_fails_the_api_check_and_says_how_to_give_one(sample_service, run_suite):
     url = sample_service()
-    run = run_suite("--revision-url", url)
+    run = run_suite("tests_smoke", "--revision-url", url)
     assert run.returncode == 1, run
     assert "test_api[memory-user-stats]" in run.failed(), run
     assert "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE" in run.stdout, run
@@ -70,7 +70,7 @@ def test_missing_token_fails_the_api_check_and_says_how_to_give_one(sample_servi
 def test_advisory_failure_does_not_fail_the_gate(sample_service, run_suite, auth_env, checklist_variant):
     url = sample_service("ws_reject")
     checklist = checklist_variant({"timeout = 5.0\n": "timeout = 5.0\nadvisory = true\n"})
-    run = run_suite("--revision-url", url, f"--checklist={checklist}", env=auth_env)
+    run = run_suite("tests_smoke", "--revision-url", url, f"--checklist={checklist}", env=auth_env)
     assert run.returncode == 0, run
     assert run.failed() == {"test_websocket[session]"}, run
     assert "advisory failures (not gating)" in run.stdout, run
