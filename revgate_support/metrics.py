@@ -186,8 +186,15 @@ def wait_for_requests(
         sleep(min(interval, max(left, 0.0)))
 
 
-def collect(queries: Queries, *, metrics: Metrics, options: MetricsOptions, progress: Progress) -> MetricsData:
-    """Wait for the data, then read every distribution the limits need (one call each)."""
+def collect(
+    queries: Queries,
+    *,
+    metrics: Metrics,
+    options: MetricsOptions,
+    progress: Progress,
+    selected: set[str] | None = None,
+) -> MetricsData:
+    """Wait for the data, then read every distribution the selected limits need (one call each)."""
     counts, window, waited = wait_for_requests(
         queries,
         window_seconds=options.window,
@@ -200,7 +207,7 @@ def collect(queries: Queries, *, metrics: Metrics, options: MetricsOptions, prog
         scope=queries.scope, window=window, min_requests=metrics.min_requests, waited=waited, counts=counts
     )
     if data.too_few_requests() is None:
-        for metric in metrics_needed(metrics):
+        for metric in metrics_needed(metrics, selected):
             distributions[metric] = queries.distributions(metric, window)
     seen = data.requests(queries.scope.revisions)
     progress(

@@ -59,11 +59,17 @@ class Verdict:
     message: str = ""
 
 
-def metrics_needed(metrics: Metrics) -> list[str]:
-    """The distribution metrics the configured limits need (each is queried once)."""
+def metrics_needed(metrics: Metrics, selected: set[str] | None = None) -> list[str]:
+    """The distribution metrics the configured limits need (each is queried once).
+
+    ``selected``: the ids of the checks this run runs (``test_metric[ID]``, ``baseline:ID``); None: all.
+    """
     ids = [limit.id for limit in metrics.limits()]
     if metrics.baseline is not None:
-        ids += [limit.id for limit in metrics.baseline.limits()]
+        ids += [f"baseline:{limit.id}" for limit in metrics.baseline.limits()]
+    if selected is not None:
+        ids = [i for i in ids if i in selected]
+    ids = [i.removeprefix("baseline:") for i in ids]
     needed: list[str] = []
     for key in ids:
         metric = _DISTRIBUTION_OF.get(key)

@@ -32,7 +32,20 @@ def metrics_options(pytestconfig: pytest.Config) -> MetricsOptions:
 
 
 @pytest.fixture(scope="session")
-def metric_scope(pytestconfig: pytest.Config) -> Scope:
+def selected_checks(request: pytest.FixtureRequest) -> set[str]:
+    """Ids of the metric checks this run selected (``error-rate``, ``baseline:p95-latency``): only their data is read."""
+    selected: set[str] = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "metric_limit" in params:
+            selected.add(params["metric_limit"].id)
+        if "baseline_limit" in params:
+            selected.add("baseline:" + params["baseline_limit"].id)
+    return selected
+
+
+@pytest.fixture(scope="session")
+def metric_scope(pytestconfig: pytest.Config, selected_checks: set[str]) -> Scope:
     deployment = deployment_of(pytestconfig)
     if deployment is None:
         pytest.skip(
@@ -44,7 +57,8 @@ def metric_scope(pytestconfig: pytest.Config) -> Scope:
         region=deployment.region,
         service=deployment.service,
         revisions=tuple(deployment.revisions_under_test),
-        baseline=deployment.previous_revision,
+        # without a baseline check selected, the previous revision is not queried at all
+        baseline=deployment.previous_revision if any(c.startswith("baseline:") for c in selected_checks) else None,
     )
 
 
@@ -61,6 +75,7 @@ def metric_data(
     metrics_options: MetricsOptions,
     checklist: Checklist,
     target: Target,
+    selected_checks: set[str],
 ) -> MetricsData:
     """Wait (once) until enough requests are visible, then read every metric the limits need."""
     from revgate_support.google_clients import metric_client
@@ -73,6 +88,8 @@ def metric_data(
     retry_deadline = min(30.0, max(5.0, metrics_options.timeout))
     queries = Queries(metric_client(), metric_scope, timeout=min(20.0, retry_deadline), retry_deadline=retry_deadline)
     try:
-        return collect(queries, metrics=metrics_section, options=metrics_options, progress=write)
+        return collect(
+            queries, metrics=metrics_section, options=metrics_options, progress=write, selected=selected_checks
+        )
     except MonitoringUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
