@@ -119,6 +119,15 @@ def shipped_pages(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def pages_without_time_budgets(shipped_pages: Callable[..., Path]) -> Path:
+    """The shipped pages without their time budgets: a fault's message alone, however loaded the machine is."""
+    path = shipped_pages()
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(l for l in lines if not l.startswith(("load_ms", "dom_content_loaded_ms"))) + "\n")
+    return path
+
+
 @dataclass
 class Recorder:
     """The requests a tiny server received: (path, headers with lower-case names)."""

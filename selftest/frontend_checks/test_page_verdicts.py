@@ -42,16 +42,15 @@ def test_healthy_pages_pass_under_xdist(sample_service, run_suite, auth_env, out
             "hints_missing",
             ["2 problems", "selector \"#proactive-hints[data-ready='true']\": nothing visible matches it within 3 s"],
         ),
-        (
-            "slow_asset:2",
-            ["problem", "load event: 2,", "over the budget of 1,500 ms (key load_ms)"],
-        ),
     ],
 )
-def test_each_page_fault_fails_the_page(sample_service, run_suite, auth_env, output_dir: Path, artifacts, fault, messages):
+def test_each_page_fault_fails_the_page(
+    sample_service, run_suite, auth_env, output_dir: Path, artifacts, pages_without_time_budgets, fault, messages
+):
     url = sample_service(fault)
     run = run_suite(
-        "--revision-url", url, "tests_frontend", "--request-timeout=3", f"--output={output_dir}", env=auth_env
+        "--revision-url", url, "tests_frontend", f"--checklist={pages_without_time_budgets}",
+        "--request-timeout=3", f"--output={output_dir}", env=auth_env,
     )
     assert run.returncode == 1, run
     assert run.failed() == {HOME}, run
@@ -66,9 +65,38 @@ def test_each_page_fault_fails_the_page(sample_service, run_suite, auth_env, out
     assert (output_dir / HOME_FOLDER / "screenshot.png").read_bytes().startswith(b"\x89PNG"), run
 
 
-def test_every_problem_is_listed_not_only_the_first(sample_service, run_suite, auth_env, output_dir: Path):
-    url = sample_service("js_error,missing_asset,console_error")
+def test_slow_asset_breaks_the_shipped_time_budgets(sample_service, run_suite, auth_env, output_dir: Path, artifacts):
+    url = sample_service("slow_asset:2")
     run = run_suite("--revision-url", url, "tests_frontend", f"--output={output_dir}", env=auth_env)
+    assert run.returncode == 1, run
+    assert run.failed() == {HOME}, run
+    assert "  - load event: 2," in run.stdout and "ms, over the budget of 2,000 ms (key load_ms)" in run.stdout, run
+    assert "  - DOMContentLoaded: 2," in run.stdout and "over the budget of 2,000 ms (key dom_content_loaded_ms)" in run.stdout, run
+    assert set(artifacts(output_dir)) == {HOME_FOLDER}, run
+
+
+def test_bytes_budget_is_judged(sample_service, run_suite, auth_env, pages_without_time_budgets, output_dir: Path):
+    url = sample_service()
+    text = pages_without_time_budgets.read_text()
+    assert text.count("max_bytes = 500_000") == 2
+    pages_without_time_budgets.write_text(text.replace("max_bytes = 500_000", "max_bytes = 1000", 1))  # home only
+    run = run_suite(
+        "--revision-url", url, "tests_frontend", f"--checklist={pages_without_time_budgets}",
+        f"--output={output_dir}", env=auth_env,
+    )
+    assert run.failed() == {HOME}, run
+    assert "  - bytes transferred: " in run.stdout, run
+    assert "bytes, over the budget of 1,000 bytes (key max_bytes)" in run.stdout, run
+
+
+def test_every_problem_is_listed_not_only_the_first(
+    sample_service, run_suite, auth_env, output_dir: Path, pages_without_time_budgets
+):
+    url = sample_service("js_error,missing_asset,console_error")
+    run = run_suite(
+        "--revision-url", url, "tests_frontend", f"--checklist={pages_without_time_budgets}",
+        f"--output={output_dir}", env=auth_env,
+    )
     assert run.failed() == {HOME}, run
     assert f"GET {url}/ (no token): 3 problems" in run.stdout, run
     for fragment in (
