@@ -177,7 +177,7 @@ def revision_with_third_party() -> Iterator[Callable[..., ThirdPartySite]]:
     """``revision_with_third_party(refuse=False)``: a revision whose page loads ``lib.js`` from another origin.
 
     The other origin answers 500 to everything (or, with ``refuse=True``, is a
-    closed port). The page also loads ``/out.png``, which the revision redirects
+    closed port). The page's icon, ``/icon.png``, is missing (404). The page also loads ``/out.png``, which the revision redirects
     to the other origin: the redirected request must not carry the token either.
     """
     servers: list[ThreadingHTTPServer] = []
@@ -191,6 +191,7 @@ def revision_with_third_party() -> Iterator[Callable[..., ThirdPartySite]]:
             servers.append(server)
         page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>variant</title>
+<link rel="icon" href="/icon.png">
 <script src="/app.js" defer></script>
 <script src="{other}/lib.js" defer></script>
 </head><body><main id="main">Variant page</main><img id="pixel" src="/out.png" alt=""></body></html>

@@ -39,8 +39,8 @@ def test_third_party_failure_fails_the_page_and_never_gets_the_token(
     assert f"third-party request GET {site.third_party_url}/landing.png (image)" in run.stdout, run
     # the revision got the token on every request of the page; the other origin never did
     token = auth_env["REVGATE_AUTH_TOKEN"]
-    page_requests = [p for p, _ in site.revision.seen if p != "/favicon.ico"]
-    assert {"/", "/app.js", "/out.png"} <= set(page_requests), site.revision.seen
+    page_requests = site.revision.paths()
+    assert {"/", "/app.js", "/out.png", "/icon.png"} <= set(page_requests), site.revision.seen
     assert site.revision.authorizations().count(f"Bearer {token}") >= len(page_requests), site.revision.seen
     if not refuse:
         assert set(site.third_party.paths()) == {"/lib.js", "/landing.png"}, site.third_party.seen
@@ -101,3 +101,14 @@ def test_token_in_no_artifact_and_no_trace_for_pages_sending_it(
     assert token not in run.junit_text()
     # the artifacts are named in the JUnit report
     assert "revgate_screenshot" in run.junit_text(), run.junit_text()
+
+
+def test_missing_favicon_fails_only_when_required(revision_with_third_party, run_suite, auth_env, page_checklist, output_dir):
+    site = revision_with_third_party()
+    text = variant_checklist(page_checklist, allow=True).read_text() + "require_favicon = true\n"
+    checklist = page_checklist(text, name="favicon.toml")
+    run = run_suite("--revision-url", site.url, "tests_frontend", f"--checklist={checklist}", f"--output={output_dir}", env=auth_env)
+    assert "/icon.png" in site.revision.paths(), site.revision.seen
+    assert run.failed() == {VARIANT}, run
+    assert f"GET {site.url}/ (with token): 1 problem" in run.stdout, run
+    assert f"  - request GET {site.url}/icon.png (other): HTTP 404" in run.stdout, run
