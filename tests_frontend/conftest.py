@@ -179,6 +179,12 @@ def visit(
             evidence_dir=Path(output_path),
             scrub=scrub,
         )
+        if headers and not result.problems and request.config.getoption("--screenshot", "off") == "on":
+            # pytest-playwright's recorder does not see this context: its --screenshot=on, by hand
+            shot = Path(output_path) / "screenshot.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            context.pages[0].screenshot(path=shot, full_page=True, timeout=5000)
+            result.artifacts.append(shot)
         for artifact in result.artifacts:
             request.node.user_properties.append((f"revgate_{artifact.stem}", str(artifact)))
         return result
