@@ -28,7 +28,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MonitoringError", "InvalidQuery", "Comparison", "Filter", "parse_filter"]
+__all__ = [
+    "MonitoringError",
+    "InvalidQuery",
+    "Comparison",
+    "Filter",
+    "parse_filter",
+    "split_label_selector",
+    "label_value",
+]
 
 
 class MonitoringError(Exception):
@@ -60,10 +68,8 @@ class Comparison:
             actual = metric_type
         elif self.field == "resource.type":
             actual = resource_type
-        elif self.field.startswith("metric.labels."):
-            actual = metric_labels.get(self.field[len("metric.labels.") :], "")
         else:
-            actual = resource_labels.get(self.field[len("resource.labels.") :], "")
+            actual = label_value(self.field, metric_labels=metric_labels, resource_labels=resource_labels)
         return (actual == self.value) != self.negated
 
 
@@ -116,6 +122,25 @@ _LABEL_PREFIXES = {
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def split_label_selector(name: str) -> tuple[str, str] | None:
+    """``(normal prefix, label name)`` of a label selector in any accepted spelling, else ``None``.
+
+    The normal prefix is ``metric.labels.`` or ``resource.labels.``; the label
+    name is returned as written (possibly empty), for the caller to check.
+    """
+    for prefix, normal in _LABEL_PREFIXES.items():
+        if name.startswith(prefix):
+            return normal, name[len(prefix) :]
+    return None
+
+
+def label_value(field: str, *, metric_labels: Mapping[str, str], resource_labels: Mapping[str, str]) -> str:
+    """The value of the normalized label selector ``field`` (``""`` when the label is missing)."""
+    if field.startswith("metric.labels."):
+        return metric_labels.get(field[len("metric.labels.") :], "")
+    return resource_labels.get(field[len("resource.labels.") :], "")
+
+
 def _tokens(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for m in _TOKEN.finditer(text):
@@ -135,12 +160,12 @@ def _unquote(token: str) -> str:
 def _selector(word: str) -> str:
     if word in ("metric.type", "resource.type"):
         return word
-    for prefix, normal in _LABEL_PREFIXES.items():
-        if word.startswith(prefix):
-            name = word[len(prefix) :]
-            if not _LABEL_NAME.fullmatch(name):
-                raise InvalidQuery(f"filter selector {word!r}: {name!r} is not a label name")
-            return normal + name
+    label = split_label_selector(word)
+    if label is not None:
+        normal, name = label
+        if not _LABEL_NAME.fullmatch(name):
+            raise InvalidQuery(f"filter selector {word!r}: {name!r} is not a label name")
+        return normal + name
     raise InvalidQuery(
         f"filter selector {word!r} is not supported by the sandbox "
         "(supported: metric.type, resource.type, metric.labels.NAME, resource.labels.NAME)"
