@@ -1,17 +1,21 @@
 """Sending the planned traffic to Cloud Run, and checking that it took.
 
-:func:`apply_rollback` plans from the pre-run snapshot and sends the full
-service resource with the planned traffic and the snapshot's ``etag``
-(``UpdateService``; ``validate_only=True`` in dry-run), with an explicit
-timeout and bounded retries on UNAVAILABLE / DEADLINE_EXCEEDED. It then waits
-for the long-running operation (polling ``GetOperation``), re-reads the service
-and checks that ``traffic_statuses`` match the plan.
+:func:`send_plan` is the one mechanism behind both the rollback
+(:func:`apply_rollback`) and the promotion (:func:`rollback.promote.promote`).
+It plans from the pre-run snapshot and sends the full service resource with the
+planned traffic and the snapshot's ``etag`` (``UpdateService``;
+``validate_only=True`` in dry-run), with an explicit timeout and bounded retries
+on UNAVAILABLE / DEADLINE_EXCEEDED. It then waits for the long-running
+operation (polling ``GetOperation``), re-reads the service and checks that
+``traffic_statuses`` match the plan.
 
 On an etag conflict (ABORTED / FAILED_PRECONDITION, both ``Conflict``) it
-re-reads the service: if the revision under test no longer serves traffic,
-someone already acted and it stops (an earlier attempt of ours whose answer was
-lost to UNAVAILABLE looks the same, and ends the same: nothing more to send);
-otherwise it re-plans from what it read, at most :data:`MAX_ATTEMPTS` times.
+re-reads the service and asks the caller whether the traffic it now serves
+leaves anything to do. For the rollback: if the revision under test no longer
+serves traffic, someone already acted and it stops (an earlier attempt of ours
+whose answer was lost to UNAVAILABLE looks the same, and ends the same: nothing
+more to send). Otherwise it re-plans from what it read, at most
+:data:`MAX_ATTEMPTS` times.
 
 It never raises for what Cloud Run answers: every way it can end is an
 :class:`Outcome` whose ``status`` says which.
@@ -31,9 +35,9 @@ from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 from . import cloudrun
 from .deployment import Deployment
 from .plan import NothingToShift, Plan, PlanError, plan_rollback
-from .traffic import TrafficEntry, describe_traffic, serving
+from .traffic import RevisionInfo, TrafficEntry, describe_traffic, serving
 
-__all__ = ["MAX_ATTEMPTS", "OPERATION_TIMEOUT", "Outcome", "apply_rollback"]
+__all__ = ["MAX_ATTEMPTS", "OPERATION_TIMEOUT", "Outcome", "Planner", "Settled", "apply_rollback", "send_plan"]
 
 MAX_ATTEMPTS = 4
 """UpdateService attempts at most: the first plus three re-plans after etag conflicts."""
@@ -48,6 +52,11 @@ VALIDATED = "validated"
 NOTHING_TO_SHIFT = "nothing-to-shift"
 ALREADY_ACTED = "already-acted"
 FAILED = "failed"
+
+Planner = Callable[[tuple[TrafficEntry, ...], tuple[RevisionInfo, ...]], Plan]
+"""``planner(traffic, revisions)``: the plan to send; raises PlanError (NothingToShift: nothing to send)."""
+Settled = Callable[[tuple[TrafficEntry, ...]], "str | None"]
+"""``settled(traffic)``, asked after an etag conflict: why there is nothing more to send, or None to re-plan."""
 
 
 @dataclass(kw_only=True)
@@ -92,27 +101,32 @@ def _confirm(client: Any, name: str, plan: Plan) -> tuple[bool, tuple[TrafficEnt
         return False, seen[-1]
 
 
-def apply_rollback(
+def send_plan(
     deployment: Deployment,
     service: Any,
     *,
+    planner: Planner,
+    settled: Settled | None = None,
     services: Any,
     revisions_api: Any,
     dry_run: bool,
     log: Callable[[str], None] = lambda line: None,
 ) -> Outcome:
-    """Plan from the snapshot ``service`` and apply (or validate) the plan; see the module docstring."""
+    """Plan with ``planner`` from the snapshot ``service`` and apply (or validate) the plan; see the module docstring.
+
+    Ends ``done`` (traffic_statuses match the plan), ``validated`` (dry-run),
+    ``nothing-to-shift`` (the planner raised NothingToShift), ``already-acted``
+    (``settled`` answered a message after a conflict) or ``failed``. A failed
+    outcome has ``done_at`` set only when the update operation completed.
+    """
     from google.api_core import exceptions as gexc
 
-    under_test = deployment.revisions_under_test
     traffic = deployment.traffic_before
     revisions = deployment.revisions
     outcome = Outcome(status=FAILED, message="", etag=service.etag)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            plan = plan_rollback(
-                traffic, under_test=under_test, revisions=revisions, previous=deployment.explicit_previous
-            )
+            plan = planner(traffic, revisions)
         except NothingToShift as exc:
             outcome.status, outcome.message, outcome.traffic_after = NOTHING_TO_SHIFT, str(exc), traffic
             return outcome
@@ -138,14 +152,11 @@ def apply_rollback(
                 outcome.errors.append(f"re-reading the service after the conflict: {read_exc}")
                 outcome.status, outcome.message = FAILED, f"etag conflict, then the service could not be re-read: {read_exc}"
                 return outcome
-            if not any(rev in serving(traffic) for rev in under_test):
+            why = settled(traffic) if settled is not None else None
+            if why is not None:
                 outcome.done_at = time.monotonic()
                 outcome.traffic_after = traffic
-                outcome.status = ALREADY_ACTED
-                outcome.message = (
-                    f"the traffic changed during the run and {', '.join(under_test)} no longer serves any: "
-                    f"someone already acted, nothing more sent (traffic now: {describe_traffic(traffic)})"
-                )
+                outcome.status, outcome.message = ALREADY_ACTED, why
                 return outcome
             log(f"etag conflict: the service changed during the run; re-planning from {describe_traffic(traffic)}")
             continue
@@ -174,7 +185,7 @@ def apply_rollback(
             outcome.status, outcome.message = FAILED, f"the update completed but the service could not be re-read: {exc}"
             return outcome
         if matched:
-            outcome.status, outcome.message = DONE, f"traffic restored: {describe_traffic(outcome.traffic_after)}"
+            outcome.status, outcome.message = DONE, f"traffic as planned: {describe_traffic(outcome.traffic_after)}"
         else:
             outcome.status = FAILED
             outcome.message = (
@@ -185,4 +196,42 @@ def apply_rollback(
         return outcome
     outcome.status = FAILED
     outcome.message = f"the service kept changing: {MAX_ATTEMPTS} etag conflicts in a row, gave up"
+    return outcome
+
+
+def apply_rollback(
+    deployment: Deployment,
+    service: Any,
+    *,
+    services: Any,
+    revisions_api: Any,
+    dry_run: bool,
+    log: Callable[[str], None] = lambda line: None,
+) -> Outcome:
+    """Plan the rollback from the snapshot ``service`` and apply (or validate) it with :func:`send_plan`."""
+    under_test = deployment.revisions_under_test
+
+    def planner(traffic: tuple[TrafficEntry, ...], revisions: tuple[RevisionInfo, ...]) -> Plan:
+        return plan_rollback(traffic, under_test=under_test, revisions=revisions, previous=deployment.explicit_previous)
+
+    def settled(traffic: tuple[TrafficEntry, ...]) -> str | None:
+        if any(rev in serving(traffic) for rev in under_test):
+            return None
+        return (
+            f"the traffic changed during the run and {', '.join(under_test)} no longer serves any: "
+            f"someone already acted, nothing more sent (traffic now: {describe_traffic(traffic)})"
+        )
+
+    outcome = send_plan(
+        deployment,
+        service,
+        planner=planner,
+        settled=settled,
+        services=services,
+        revisions_api=revisions_api,
+        dry_run=dry_run,
+        log=log,
+    )
+    if outcome.status == DONE:
+        outcome.message = f"traffic restored: {describe_traffic(outcome.traffic_after)}"
     return outcome

@@ -7,14 +7,13 @@ scaled to the rest, by the same largest-remainder rule
 (:func:`rollback.plan.scale_to_100`). ``--promote 10`` then ``--promote 100``
 is a canary rollout; a run with a gating failure never promotes.
 
-The same safety as the rollback, with its code (:mod:`rollback.cloudrun`,
-:func:`rollback.apply._confirm`): the revision under test must be Ready; every
-tag is kept; revisions are pinned (never LATEST); the request carries the
-etag read at session start; on an etag conflict the service is re-read and the
-promotion re-planned from what it serves now, at most
-:data:`rollback.apply.MAX_ATTEMPTS` times; after the operation the service is
-re-read until ``traffic_statuses`` match the plan. ``--rollback dry-run``
-makes the promotion a dry run too (``validate_only``).
+The same safety as the rollback, with its code (:func:`rollback.apply.send_plan`):
+the revision under test must be Ready; every tag is kept; revisions are pinned
+(never LATEST); the request carries the etag read at session start; on an etag
+conflict the service is re-read and the promotion re-planned from what it
+serves now, at most :data:`rollback.apply.MAX_ATTEMPTS` times; after the
+operation the service is re-read until ``traffic_statuses`` match the plan.
+``--rollback dry-run`` makes the promotion a dry run too (``validate_only``).
 
 The record (``config.stash[promotion_key]``, in the JSON report) holds the
 percent, the status (``done``, ``validated``, ``not-promoted``, ``failed``), a
@@ -24,7 +23,6 @@ attempts and the errors.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import time
 from collections.abc import Sequence
@@ -132,62 +130,38 @@ promotion_key = pytest.StashKey[Promotion]()
 
 def promote(deployment: Any, service: Any, *, percent: int, services: Any, revisions_api: Any, dry_run: bool) -> Promotion:
     """Plan from the snapshot ``service`` and send it; never raises for what Cloud Run answers."""
-    from google.api_core import exceptions as gexc
-
-    from . import apply, cloudrun
+    from . import apply
 
     (revision,) = deployment.revisions_under_test
-    traffic, revisions = deployment.traffic_before, deployment.revisions
-    result = Promotion(percent=percent, traffic_before=traffic, etag=service.etag)
     start = time.monotonic()
-    try:
-        for attempt in range(1, apply.MAX_ATTEMPTS + 1):
-            result.attempts = attempt
-            plan = plan_promotion(traffic, revision=revision, revisions=revisions, percent=percent)
-            result.plan, result.etag = plan, service.etag
-            try:
-                operation = cloudrun.update_service(
-                    services, cloudrun.with_traffic(service, plan.traffic), validate_only=dry_run
-                )
-                cloudrun.wait_operation(services, operation, timeout=apply.OPERATION_TIMEOUT)
-            except gexc.Conflict as exc:
-                result.errors.append(f"attempt {attempt}: etag conflict: {type(exc).__name__}: {exc.message}")
-                service = cloudrun.get_service(services, deployment.service_name)
-                traffic = cloudrun.traffic_of(service)
-                revisions = tuple(cloudrun.list_revisions(revisions_api, deployment.service_name))
-                continue
-            if dry_run:
-                result.status = "validated"
-                result.message = f"dry-run: Cloud Run accepted promoting {revision} to {percent} % ({plan.describe()}); nothing changed"
-                return result
-            matched, result.traffic_after = apply._confirm(services, deployment.service_name, plan)
-            if matched:
-                result.status = "done"
-                result.message = f"promoted {revision} to {percent} %: {describe_traffic(result.traffic_after)}"
-            else:
-                result.status = "failed"
-                result.message = (
-                    f"the update completed but traffic_statuses do not match the plan: planned {plan.describe()}, "
-                    f"serving {describe_traffic(result.traffic_after)}"
-                )
-                result.errors.append(result.message)
-            return result
-        result.status = "failed"
-        result.message = f"not promoted: the service kept changing ({apply.MAX_ATTEMPTS} etag conflicts in a row)"
-    except PlanError as exc:
-        result.status, result.message = "failed", f"not promoted: {exc}"
-        result.errors.append(str(exc))
-    except gexc.RetryError as exc:
-        result.status, result.message = "failed", f"not promoted: the Cloud Run Admin API did not answer: {exc.cause or exc}"
-        result.errors.append(str(exc))
-    except gexc.GoogleAPICallError as exc:
-        result.status, result.message = "failed", f"not promoted: {type(exc).__name__}: {exc.message}"
-        result.errors.append(str(exc))
-    except concurrent.futures.TimeoutError as exc:
-        result.status, result.message = "failed", f"not promoted: the update operation did not complete: {exc}"
-        result.errors.append(str(exc))
-    finally:
-        result.seconds = time.monotonic() - start
+    outcome = apply.send_plan(
+        deployment,
+        service,
+        planner=lambda traffic, revisions: plan_promotion(traffic, revision=revision, revisions=revisions, percent=percent),
+        services=services,
+        revisions_api=revisions_api,
+        dry_run=dry_run,
+    )
+    result = Promotion(
+        percent=percent,
+        status=outcome.status,
+        message=outcome.message,
+        traffic_before=deployment.traffic_before,
+        plan=outcome.plan,
+        traffic_after=outcome.traffic_after,
+        etag=outcome.etag,
+        attempts=outcome.attempts,
+        seconds=time.monotonic() - start,
+        errors=outcome.errors,
+    )
+    if outcome.status == apply.DONE:
+        result.message = f"promoted {revision} to {percent} %: {describe_traffic(outcome.traffic_after)}"
+    elif outcome.status == apply.VALIDATED:
+        result.message = (
+            f"dry-run: Cloud Run accepted promoting {revision} to {percent} % ({outcome.plan.describe()}); nothing changed"
+        )
+    elif outcome.done_at is None:  # failed before the update operation completed
+        result.message = f"not promoted: {outcome.message}"
     return result
 
 
