@@ -10,12 +10,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from revgate_support.browser import empty_output_dir
 from revgate_support.checklist import Checklist
 from revgate_support.settings import Settings, settings_key
 from revgate_support.target import Target
 
-pytest_plugins = ["revgate_support.plugin", "rollback.plugin", "revgate_support.metrics_plugin",
-                  "revgate_support.report", "revgate_support.retries", "revgate_support.publish", "rollback.promote"]
+pytest_plugins = [
+    "revgate_support.plugin",
+    "rollback.plugin",
+    "rollback.promote",
+    "revgate_support.metrics_plugin",
+    "revgate_support.report",
+    "revgate_support.retries",
+    "revgate_support.publish",
+]
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +42,12 @@ def target(settings: Settings) -> Iterator[Target]:
     tgt = Target(settings=settings)
     yield tgt
     tgt.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_output_dir(pytestconfig: pytest.Config) -> None:
+    """Replaces pytest-playwright's: under xdist every worker would empty ``--output``, deleting
+    artifacts other workers already wrote; the controller empties it once instead
+    (tests_frontend/conftest.py does so at session start when xdist runs)."""
+    if not hasattr(pytestconfig, "workerinput"):
+        empty_output_dir(pytestconfig)

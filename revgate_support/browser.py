@@ -95,6 +95,13 @@ class BrowserChoice:
         return merged
 
 
+def empty_output_dir(config: Any) -> None:
+    """Empty pytest-playwright's ``--output`` folder: once per run, by the controller."""
+    output = config.getoption("--output", None)
+    if output and os.path.isdir(output):
+        shutil.rmtree(output, ignore_errors=True)
+
+
 def _is_root() -> bool:
     geteuid = getattr(os, "geteuid", None)
     return geteuid is not None and geteuid() == 0

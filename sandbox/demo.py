@@ -3,11 +3,11 @@
     python -m sandbox.demo [--home DIR] [--keep]
 
 1. starts the sandbox and deploys Emergence's sample service: a healthy
-   revision (tag ``stable``) serving 100 %;
+   revision (tag ``stable``) serving 100 %, and gates it (it passes);
 2. deploys a faulty revision (its stats API lost a required key) with the tag
    ``canary`` and gives it 10 % of the traffic, as a canary step would;
-3. runs the gate against the healthy revision's tag URL (it passes), then
-   against the canary's (it fails, and the rollback moves the traffic back);
+3. gates the canary through its tag URL: it fails, and the rollback gives the
+   traffic back to the healthy revision;
 4. shows the traffic before and after, read through the Cloud Run Admin API.
 
 It is the same ``pytest`` command a user runs after ``gcloud run deploy``,
@@ -69,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = Sandbox.up(args.home)
     try:
         stable = sandbox.deploy(SERVICE, tag="stable")
+        print(f"Local Cloud Run up: service {SERVICE} at {sandbox.service_url(SERVICE)}")
+        print(f"  {stable}: healthy, serving 100 %, tag URL {sandbox.tag_url(SERVICE, 'stable')}")
+        good = _gate(sandbox, sandbox.tag_url(SERVICE, "stable"), f"Gate the healthy revision {stable}")
+
         canary = sandbox.deploy(SERVICE, tag="canary", no_traffic=True, faults=["stats_schema"])
         sandbox.update_traffic(SERVICE, to_revisions={stable: 90, canary: 10})
-        print(f"Local Cloud Run up: service {SERVICE} at {sandbox.service_url(SERVICE)}")
-        print(f"  {stable}: healthy, tag URL {sandbox.tag_url(SERVICE, 'stable')}")
-        print(f"  {canary}: faulty (its stats API lost the 'concepts' key), tag URL {sandbox.tag_url(SERVICE, 'canary')}")
-        print(f"\nTraffic before (canary step at 10 %):\n{_traffic_table(sandbox)}")
-
-        good = _gate(sandbox, sandbox.tag_url(SERVICE, "stable"), f"Gate the healthy revision {stable}")
+        print(f"\nDeployed {canary}: faulty (its stats API lost the 'concepts' key), tag URL {sandbox.tag_url(SERVICE, 'canary')}")
+        print(f"Traffic before (canary step at 10 %):\n{_traffic_table(sandbox)}")
         bad = _gate(sandbox, sandbox.tag_url(SERVICE, "canary"), f"Gate the canary {canary}")
 
         print(f"\nTraffic after:\n{_traffic_table(sandbox)}")

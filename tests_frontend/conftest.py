@@ -19,15 +19,13 @@ none is recorded for it (said once in the terminal summary).
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from revgate_support.browser import BrowserChoice, choose_chromium, ffmpeg_path, launch_error_line
+from revgate_support.browser import BrowserChoice, choose_chromium, empty_output_dir, ffmpeg_path, launch_error_line
 from revgate_support.checklist import Page
 from revgate_support.errors import ConfigError
 from revgate_support.judge import fail
@@ -88,18 +86,6 @@ def browser_context_args(browser_context_args: dict[str, Any], browser_name: str
     return browser_context_args
 
 
-def _empty_output_dir(config: pytest.Config) -> None:
-    output = config.getoption("--output", None)
-    if output and os.path.isdir(output):
-        shutil.rmtree(output, ignore_errors=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def delete_output_dir(pytestconfig: pytest.Config) -> None:
-    if not hasattr(pytestconfig, "workerinput"):
-        _empty_output_dir(pytestconfig)
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
@@ -113,7 +99,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
     if getattr(config.option, "numprocesses", None):
-        _empty_output_dir(config)
+        empty_output_dir(config)
 
 
 def secret_pages(settings: Settings) -> list[str]:
