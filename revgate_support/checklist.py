@@ -156,7 +156,9 @@ class Baseline(_Section):
     advisory_checks: list[str] = Field(default_factory=list)
     """Ids of comparisons reported but not gating (validated after the limits above)."""
 
-    def limits(self) -> list[MetricLimit]:
+    def limits(self, *, advisory: bool = False) -> list[MetricLimit]:
+        """``advisory``: the whole ``[metrics]`` section is advisory."""
+        advisory = advisory or self.advisory
         values = {
             "error-rate": self.max_error_rate_increase,
             "p50-latency": self.max_p50_ratio,
@@ -164,7 +166,7 @@ class Baseline(_Section):
             "p99-latency": self.max_p99_ratio,
         }
         return [
-            MetricLimit(id=key, limit=value, advisory=self.advisory or key in self.advisory_checks)
+            MetricLimit(id=key, limit=value, advisory=advisory or key in self.advisory_checks)
             for key, value in values.items()
             if value is not None
         ]
@@ -291,7 +293,9 @@ class Checklist(_Section):
     @property
     def baseline_limits(self) -> list[MetricLimit]:
         """The ``[metrics.baseline]`` comparisons, one test parameter each."""
-        return self.metrics.baseline.limits() if self.metrics and self.metrics.baseline else []
+        if self.metrics is None or self.metrics.baseline is None:
+            return []
+        return self.metrics.baseline.limits(advisory=self.metrics.advisory)
 
     def entries(self, section: str) -> list[_Check]:
         """The checks of one section, as a list (empty when the section is absent)."""

@@ -34,9 +34,7 @@ def test_monitoring_unavailable_errors_with_one_line_and_rolls_back(sandbox, gat
 
 def test_monitoring_unavailable_on_advisory_metrics_does_not_gate(sandbox, gate, service_name, checklist_variant):
     _previous, current = _serving_pair(sandbox, service_name)
-    checklist = checklist_variant(
-        {"[metrics]\n": "[metrics]\nadvisory = true\n", "[metrics.baseline]\n": "[metrics.baseline]\nadvisory = true\n"}
-    )
+    checklist = checklist_variant({"[metrics]\n": "[metrics]\nadvisory = true\n"})  # the baseline too
     env = {"CLOUD_MONITORING_API_ENDPOINT": _closed_port()}
     run = gate(
         service_name,
