@@ -101,7 +101,7 @@ def test_no_traffic_is_no_data_and_fails_by_default(sandbox, gate, service_name)
     assert run.failed() == ALL and not run.passed(), run
     assert "NOT VERIFIED (--metrics-no-data fail): only 0 of the 20 requests needed" in run.stdout, run
     assert "revgate: metrics NOT VERIFIED" in run.stdout, run
-    assert f"NOT VERIFIED tests_metrics/test_metrics.py::test_metric[error-rate]" in run.stdout, run
+    assert "NOT VERIFIED tests_metrics/test_metrics.py::test_metric[error-rate]" in run.stdout, run
 
 
 def test_no_traffic_with_no_data_skip_is_skipped_as_not_verified(sandbox, gate, service_name):
