@@ -9,20 +9,15 @@ headers they receive, so a test can check where the token went.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "selftest-frontend-token-8d41c2b7"
 PAGES = {"test_page[home-chromium]", "test_page[memory-chromium]"}
 
 
@@ -32,41 +27,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def sample_service() -> Iterator[Callable[..., str]]:
-    """``sample_service("js_error")`` starts the sample service with those faults and returns its URL."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(faults: str = "") -> str:
-        port = _free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.app", "--port", str(port), "--faults", faults, "--token", TOKEN],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/health", timeout=0.5)
-                return url
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the sample service did not start within 20 s")
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def auth_env() -> dict[str, str]:
-    return {"REVGATE_AUTH_TOKEN": TOKEN}
 
 
 @pytest.fixture
