@@ -4,9 +4,13 @@ Cloud Run samples its metrics every 60 s and Cloud Monitoring shows them up
 to 180 s later, so :func:`collect` first polls the request count (one call
 per poll) until ``min_requests`` requests of the revision under test are
 visible or ``--metrics-timeout`` runs out, reporting one progress line at a
-time, then reads each distribution the limits need once, over the same
-window. The checks then judge that :class:`MetricsData` without further calls
-(:mod:`revgate_support.metrics_judge`).
+time, then reads each distribution the selected checks need once, over the
+same window. A distribution with no data yet for the revision under test (a
+freshly deployed revision: its first utilization samples come later than its
+requests) is polled again, one call per missing metric per poll, each over a
+window ending at that poll, until it has data or the same deadline passes;
+only then is it "no data". The checks then judge that :class:`MetricsData`
+without further calls (:mod:`revgate_support.metrics_judge`).
 
 Options (group "revgate metrics"; command line > environment > ``pytest.ini``
 > checklist): ``--metrics-window``, ``--metrics-timeout``,
@@ -40,6 +44,7 @@ __all__ = [
     "judge_baseline",
     "judge_limit",
     "resolve_metrics_options",
+    "wait_for_distributions",
     "wait_for_requests",
 ]
 
@@ -84,7 +89,8 @@ def add_metrics_options(parser: pytest.Parser) -> None:
         "--metrics-timeout",
         type=float,
         default=None,
-        help="Seconds to wait for min_requests requests to be visible in Cloud Monitoring. "
+        help="Seconds to wait for min_requests requests, and for data of every metric the checks read, "
+        "to be visible in Cloud Monitoring. "
         f"Env: REVGATE_METRICS_TIMEOUT; ini: revgate_metrics_timeout; default: {DEFAULT_TIMEOUT:g}.",
     )
     group.addoption(
@@ -162,13 +168,14 @@ def wait_for_requests(
     timeout: float,
     progress: Progress,
     sleep: Callable[[float], None] = time.sleep,
+    started: float | None = None,
 ) -> tuple[dict[str, dict[str, int]], Window, float]:
     """Poll the request count until ``min_requests`` are visible or ``timeout`` runs out.
 
-    Returns the last counts, their window (every other query uses it too) and the seconds waited.
+    Returns the last counts, their window (the distributions are read over it first) and the seconds waited.
     """
     scope = queries.scope
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     deadline = started + timeout
     interval = poll_interval(timeout)
     while True:
@@ -186,6 +193,54 @@ def wait_for_requests(
         sleep(min(interval, max(left, 0.0)))
 
 
+def _short(metric: str) -> str:
+    return metric.removeprefix("run.googleapis.com/")
+
+
+def _has_data(histograms: dict[str, Histogram], revisions: tuple[str, ...]) -> bool:
+    return any(histograms[r].count > 0 for r in revisions if r in histograms)
+
+
+def wait_for_distributions(
+    queries: Queries,
+    needed: list[str],
+    *,
+    window: Window,
+    deadline: float,
+    interval: float,
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[str, dict[str, Histogram]], dict[str, Window], list[str]]:
+    """Read each needed distribution over ``window``, then poll those with no data for the revision under test.
+
+    One call per metric, then one call per still-missing metric per poll (polls ``interval`` seconds apart,
+    each over a window ending at that poll) until each has data or ``deadline`` (``time.monotonic()``)
+    passes. "No data" is what the judge calls no data: an empty distribution for the revision(s) under test.
+    Returns the distributions, the later windows of the metrics read again, and the metrics waited for.
+    """
+    revisions = queries.scope.revisions
+    distributions = {metric: queries.distributions(metric, window) for metric in needed}
+    windows: dict[str, Window] = {}
+    missing = [m for m in needed if not _has_data(distributions[m], revisions)]
+    waited_for = list(missing)
+    while missing:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        progress(
+            f"revgate metrics: waiting for Cloud Monitoring: no {', '.join(_short(m) for m in missing)} data of "
+            f"{queries.scope.describe()} yet, {left:.0f} s left",
+            False,
+        )
+        sleep(min(interval, left))
+        later = Window.ending_now(window.seconds)
+        for metric in missing:
+            distributions[metric] = queries.distributions(metric, later)
+            windows[metric] = later
+        missing = [m for m in missing if not _has_data(distributions[m], revisions)]
+    return distributions, windows, waited_for
+
+
 def collect(
     queries: Queries,
     *,
@@ -193,29 +248,47 @@ def collect(
     options: MetricsOptions,
     progress: Progress,
     selected: set[str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> MetricsData:
-    """Wait for the data, then read every distribution the selected limits need (one call each)."""
+    """Wait for the requests, then read (and wait for) every distribution the selected checks need."""
+    started = time.monotonic()
     counts, window, waited = wait_for_requests(
         queries,
         window_seconds=options.window,
         min_requests=metrics.min_requests,
         timeout=options.timeout,
         progress=progress,
+        sleep=sleep,
+        started=started,
     )
-    distributions: dict[str, dict[str, Histogram]] = {}
     data = MetricsData(
         scope=queries.scope, window=window, min_requests=metrics.min_requests, waited=waited, counts=counts
     )
+    distributions: dict[str, dict[str, Histogram]] = {}
+    windows: dict[str, Window] = {}
+    waited_for: list[str] = []
     if data.too_few_requests() is None:
-        for metric in metrics_needed(metrics, selected):
-            distributions[metric] = queries.distributions(metric, window)
+        distributions, windows, waited_for = wait_for_distributions(
+            queries,
+            metrics_needed(metrics, selected),
+            window=window,
+            deadline=started + options.timeout,
+            interval=poll_interval(options.timeout),
+            progress=progress,
+            sleep=sleep,
+        )
+    total = time.monotonic() - started
     seen = data.requests(queries.scope.revisions)
-    progress(
+    line = (
         f"revgate metrics: {seen} requests of {queries.scope.describe()} visible after waiting {waited:.1f} s "
         f"({'enough' if seen >= metrics.min_requests else 'too few'}, {metrics.min_requests} needed); "
-        f"{queries.calls} ListTimeSeries calls",
-        True,
     )
+    if waited_for:
+        absent = [_short(m) for m in waited_for if not _has_data(distributions[m], queries.scope.revisions)]
+        line += f"then waited for {', '.join(_short(m) for m in waited_for)}: "
+        line += f"still no {', '.join(absent)} data" if absent else "all visible"
+        line += f" after {total:.1f} s; "
+    progress(line + f"{queries.calls} ListTimeSeries calls", True)
     return MetricsData(
         scope=queries.scope,
         window=window,
@@ -223,5 +296,7 @@ def collect(
         waited=waited,
         counts=counts,
         distributions=distributions,
+        windows=windows,
+        waited_for_data=total,
         calls=queries.calls,
     )

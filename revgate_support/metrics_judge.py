@@ -2,9 +2,12 @@
 
 Each limit has three outcomes (:class:`Verdict`): ``pass``, ``fail`` (the
 message names the metric, the value seen, the limit, the window and the
-revision) and ``no-data``: too few requests visible, an empty distribution,
-no previous revision, or a baseline difference too small to be significant.
-A value that is not a finite number is never compared, so it can never pass.
+revision) and ``no-data``: too few requests visible, an empty distribution
+once the wait is over, a previous revision with too few requests, or a
+baseline difference too small to be significant. A value that is not a finite
+number is never compared, so it can never pass. A baseline comparison when
+there is no previous revision at all (a first deploy) does not apply: it is
+``skip``, never a pass either.
 
 The baseline's error-rate comparison uses scipy's one-sided Fisher exact test:
 an increase beyond the allowance that is not significant at ``alpha`` is
@@ -31,7 +34,7 @@ from .metrics_query import (
 
 __all__ = ["MetricsData", "Verdict", "judge_baseline", "judge_limit", "metrics_needed"]
 
-Outcome = Literal["pass", "fail", "no-data"]
+Outcome = Literal["pass", "fail", "no-data", "skip"]
 
 _PERCENTILE = {"p50-latency": 50.0, "p95-latency": 95.0, "p99-latency": 99.0}
 _DISTRIBUTION_OF = {
@@ -90,6 +93,10 @@ class MetricsData:
     """``{revision: {response_code_class: requests}}``."""
     distributions: dict[str, dict[str, Histogram]] = field(default_factory=dict)
     """``{metric type: {revision: distribution}}``."""
+    windows: dict[str, Window] = field(default_factory=dict)
+    """``{metric type: window}`` of the distributions read again after the wait for requests (later windows)."""
+    waited_for_data: float = 0.0
+    """Seconds waited in all: for the requests, then for the distributions that had no data yet."""
     calls: int = 0
 
     def requests(self, revisions: Sequence[str]) -> int:
@@ -106,8 +113,10 @@ class MetricsData:
                 merged = merged.merge(hist)
         return merged
 
-    def where(self) -> str:
-        return f"over {self.window.describe()}, revision {self.scope.describe()}"
+    def where(self, metric: str | None = None) -> str:
+        """The window (of ``metric``'s query, when given) and the revision(s) under test."""
+        window = self.windows.get(metric, self.window) if metric else self.window
+        return f"over {window.describe()}, revision {self.scope.describe()}"
 
     def too_few_requests(self) -> Verdict | None:
         seen = self.requests(self.scope.revisions)
@@ -141,26 +150,35 @@ def judge_limit(limit: MetricLimit, data: MetricsData) -> Verdict:
         value = errors / total
         seen = f"{_fmt(limit.id, value)} ({errors} of {total} requests answered 5xx)"
     else:
-        hist = data.histogram(_DISTRIBUTION_OF[limit.id], revisions)
+        metric = _DISTRIBUTION_OF[limit.id]
+        hist = data.histogram(metric, revisions)
         if hist.count == 0:
-            return Verdict("no-data", f"no {name} data in Cloud Monitoring {data.where()}")
+            return Verdict(
+                "no-data",
+                f"no {name} data in Cloud Monitoring after waiting {data.waited_for_data:.0f} s "
+                f"({data.where(metric)}): wait longer (--metrics-timeout)",
+            )
         value = hist.percentile(_PERCENTILE.get(limit.id, 99.0))
         seen = f"{_fmt(limit.id, value)} (of {hist.count} values)"
+    where = data.where(_DISTRIBUTION_OF.get(limit.id))
     if not math.isfinite(value):
-        return Verdict("no-data", f"{name} is not a number ({value}) {data.where()}")
+        return Verdict("no-data", f"{name} is not a number ({value}) {where}")
     if value <= limit.limit:
         return Verdict("pass")
-    return Verdict("fail", f"{name} {seen} exceeds the limit {_fmt(limit.id, limit.limit)} {data.where()}")
+    return Verdict("fail", f"{name} {seen} exceeds the limit {_fmt(limit.id, limit.limit)} {where}")
 
 
 def judge_baseline(limit: MetricLimit, baseline: Baseline, data: MetricsData) -> Verdict:
-    """One ``[metrics.baseline]`` comparison: the revision(s) under test against the previous revision."""
+    """One ``[metrics.baseline]`` comparison: the revision(s) under test against the previous revision.
+
+    Without any previous revision (a first deploy) the comparison does not apply: ``skip``, whatever the data.
+    """
+    previous = data.scope.baseline
+    if previous is None:
+        return Verdict("skip", f"no previous revision to compare with (revision {data.scope.describe()})")
     too_few = data.too_few_requests()
     if too_few is not None:
         return too_few
-    previous = data.scope.baseline
-    if previous is None:
-        return Verdict("no-data", f"inconclusive: there is no previous revision to compare with ({data.where()})")
     old_total = data.requests([previous])
     if old_total < data.min_requests:
         return Verdict(
@@ -176,15 +194,16 @@ def judge_baseline(limit: MetricLimit, baseline: Baseline, data: MetricsData) ->
     old_hist = data.histogram(REQUEST_LATENCIES, [previous])
     new, old = new_hist.percentile(pct), old_hist.percentile(pct)
     name = _NAME[limit.id]
+    where = data.where(REQUEST_LATENCIES)  # one query, one window, for both revisions
     if not (math.isfinite(new) and math.isfinite(old)) or old <= 0:
-        return Verdict("no-data", f"inconclusive: {name} is {new:.0f} ms against {old:.0f} ms for {previous} ({data.where()})")
+        return Verdict("no-data", f"inconclusive: {name} is {new:.0f} ms against {old:.0f} ms for {previous} ({where})")
     ratio = new / old
     if ratio <= limit.limit or new - old <= baseline.latency_slack_ms:
         return Verdict("pass")
     return Verdict(
         "fail",
         f"{name} {new:.0f} ms is {ratio:.2f} x the previous revision's ({previous}: {old:.0f} ms), "
-        f"above the limit {limit.limit:g} x (and more than {baseline.latency_slack_ms:g} ms slower) {data.where()}",
+        f"above the limit {limit.limit:g} x (and more than {baseline.latency_slack_ms:g} ms slower) {where}",
     )
 
 

@@ -9,7 +9,8 @@
 - :func:`settle` turns a :class:`~revgate_support.metrics_judge.Verdict` into
   the test's outcome; "no data" is a failure or a skip per
   ``--metrics-no-data`` and, either way, listed as NOT VERIFIED in the
-  terminal summary.
+  terminal summary; a comparison that does not apply (no previous revision)
+  is always a skip, listed the same way.
 """
 
 from __future__ import annotations
@@ -113,14 +114,18 @@ def progress_writer(config: pytest.Config) -> Progress:
 
 
 def settle(verdict: Verdict, *, item: pytest.Item, options: MetricsOptions) -> None:
-    """Pass, fail with the verdict's message, or handle "no data" per ``--metrics-no-data``."""
+    """Pass, fail with the verdict's message, or handle "no data" per ``--metrics-no-data``.
+
+    A check that does not apply (``skip``: a baseline comparison without any previous revision) is skipped
+    as not verified whatever ``--metrics-no-data`` says; it is listed as NOT VERIFIED too.
+    """
     if verdict.outcome == "pass":
         return
     if verdict.outcome == "fail":
         fail(verdict.message)
     item.user_properties.append(_PROPERTY)
     message = verdict.message
-    if options.no_data == "skip":
+    if verdict.outcome == "skip" or options.no_data == "skip":
         pytest.skip(f"{NOT_VERIFIED}: {message}")
     fail(f"NOT VERIFIED (--metrics-no-data fail): {message}")
 

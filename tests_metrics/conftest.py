@@ -1,9 +1,10 @@
 """Fixtures of the metric checks: the Cloud Monitoring data of the revision, read once per run.
 
 ``metric_data`` is session-scoped: the wait for data (bounded by
-``--metrics-timeout``, with one progress line at a time) and the queries
-happen once, before the first metric check; every check then judges the same
-data. Without a known service (``--service``) the checks are skipped as not
+``--metrics-timeout``, with one progress line at a time: first for the
+requests, then for each metric the selected checks read that has no data yet)
+and the queries happen once, before the first metric check; every check then
+judges the same data. Without a known service (``--service``) the checks are skipped as not
 verified; when Cloud Monitoring cannot answer, every check errors with one
 line saying why.
 """
@@ -77,7 +78,7 @@ def metric_data(
     target: Target,
     selected_checks: set[str],
 ) -> MetricsData:
-    """Wait (once) until enough requests are visible, then read every metric the limits need."""
+    """Wait (once) until enough requests, then data of every metric the selected checks need, are visible."""
     from revgate_support.google_clients import metric_client
     from revgate_support.metrics_query import Queries
 

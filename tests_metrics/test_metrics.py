@@ -5,7 +5,8 @@ comparison of ``[metrics.baseline]`` one more (``test_baseline[p95-latency]``).
 Outcomes: pass, fail (the metric, the value, the limit, the window, the
 revision), or not verified (too little data: a failure or a skip per
 ``--metrics-no-data``, listed as NOT VERIFIED in the summary) -- never a
-silent pass.
+silent pass. A baseline comparison without any previous revision (a first
+deploy) does not apply: skipped as not verified, and listed the same way.
 """
 
 from __future__ import annotations

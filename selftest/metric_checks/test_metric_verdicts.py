@@ -122,6 +122,37 @@ def test_warmup_requests_give_a_tag_only_revision_data(sandbox, gate, service_na
     assert f"sent 25 warm-up requests to {url}/health (25 answered)" in run.stdout, run
 
 
+def test_freshly_deployed_revision_has_its_utilizations_waited_for_not_failed(sandbox, gate, traffic, service_name):
+    # gated at once after its deploy: its requests are visible before its first CPU sample (two samples,
+    # 5 s apart); the visibility delay keeps the gate's first read before that sample whatever its start-up time
+    revision = sandbox.deploy(service_name)
+    sandbox.set_metrics_delay(5)
+    traffic(sandbox.service_url(service_name), 25)
+    run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=30", "-k", "utilization")
+    assert run.returncode == 0, run
+    assert run.passed() == {"test_metric[memory-utilization]", "test_metric[cpu-utilization]"}, run
+    assert "NOT VERIFIED" not in run.stdout, run
+    waits = re.findall(rf"waiting for Cloud Monitoring: no (.+) data of {revision} yet", run.stdout)
+    assert waits and "container/cpu/utilizations" in waits[0], run
+    assert re.search(rf"25 requests of {revision} visible after waiting .*then waited for .*all visible after", run.stdout), run
+    # a request_count call per request poll, one read of each utilization, then one call per missing metric per poll
+    polls = len(re.findall(r"waiting for Cloud Monitoring: \d+ of 20 requests", run.stdout))
+    expected = polls + 1 + 2 + sum(len(w.split(", ")) for w in waits)
+    assert f"; {expected} ListTimeSeries calls" in run.stdout, run
+
+
+def test_first_deploy_baseline_is_skipped_as_not_verified_even_with_no_data_fail(sandbox, gate, traffic, service_name):
+    revision = sandbox.deploy(service_name)  # the service's first revision: nothing to compare with
+    traffic(sandbox.service_url(service_name), 25)
+    run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=10", "--metrics-no-data=fail", "-k", "baseline")
+    assert run.returncode == 0, run
+    assert not run.passed() and not run.failed(), run  # skipped, never passed
+    assert "revgate: metrics NOT VERIFIED" in run.stdout, run
+    for check in BASELINE:
+        assert f"NOT VERIFIED tests_metrics/test_metrics.py::{check}: not verified: no previous revision to compare with" in run.stdout, run
+    assert f"(revision {revision})" in run.stdout and "inconclusive" not in run.stdout, run
+
+
 def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(sandbox, gate, traffic, service_name):
     _previous, canary, url = _canary(sandbox, service_name)
     traffic(url, 30)  # the previous revision gets nothing in the window
