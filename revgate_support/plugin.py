@@ -7,7 +7,8 @@
   (``api_check`` -> ``[[api]]`` ...), with the entry's ``id`` as test id and
   the ``advisory`` marker on advisory entries.
 - Every report is scrubbed of secret values before anything prints it.
-- Failures of advisory checks alone do not fail the run.
+- Failures of advisory checks alone do not fail the run; a run whose every
+  check was skipped fails (nothing was verified).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 WORKERINPUT_KEY = "revgate_settings"
 _advisory_failures_key = pytest.StashKey[list[str]]()
+_nothing_verified_key = pytest.StashKey[bool]()
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -138,7 +140,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or exitstatus != pytest.ExitCode.TESTS_FAILED:
+    if reporter is None:
+        return
+    if exitstatus == pytest.ExitCode.OK and session.testscollected and not reporter.stats.get("passed"):
+        # every check skipped: nothing was verified, and a gate must not pass silently
+        session.config.stash[_nothing_verified_key] = True
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    if exitstatus != pytest.ExitCode.TESTS_FAILED:
         return
     failed = reporter.stats.get("failed", []) + reporter.stats.get("error", [])
     if failed and not any(is_gating_failure(r) for r in failed):
@@ -147,6 +156,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(_nothing_verified_key, False):
+        terminalreporter.section("revgate: nothing verified", red=True)
+        terminalreporter.line("every check was skipped: the gate fails rather than pass without evidence")
     advisory = config.stash.get(_advisory_failures_key, [])
     if advisory:
         terminalreporter.section("revgate: advisory failures (not gating)", yellow=True)

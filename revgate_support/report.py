@@ -111,11 +111,13 @@ class RunResults:
 
     @property
     def verdict(self) -> str:
-        """``FAIL`` when a gating check failed; ``PASS`` when checks ran and none did; ``ERROR`` otherwise."""
+        """``FAIL`` when a gating check failed; ``PASS`` when checks ran and none did;
+        ``NOT VERIFIED`` when every check was skipped; ``ERROR`` otherwise."""
         if self.gating_failures:
             return "FAIL"
-        ran = any(c.outcome != "skipped" for c in self.checks.values())
-        if not ran or self.exitstatus in (
+        if self.checks and all(c.outcome == "skipped" for c in self.checks.values()):
+            return "NOT VERIFIED"
+        if not self.checks or self.exitstatus in (
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
             pytest.ExitCode.USAGE_ERROR,

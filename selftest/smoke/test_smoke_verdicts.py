@@ -74,3 +74,13 @@ def test_advisory_failure_does_not_fail_the_gate(sample_service, run_suite, auth
     assert run.returncode == 0, run
     assert run.failed() == {"test_websocket[session]"}, run
     assert "advisory failures (not gating)" in run.stdout, run
+
+
+def test_a_run_that_verified_nothing_fails(sample_service, run_suite, auth_env, tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# no checks at all\n")
+    run = run_suite("--revision-url", sample_service(), f"--checklist={empty}", env=auth_env)
+    assert run.returncode == 1, run
+    assert run.passed() == set() and run.failed() == set(), run
+    assert "every check was skipped: the gate fails rather than pass without evidence" in run.stdout, run
+    assert "revgate verdict: NOT VERIFIED" in run.stdout, run
