@@ -46,6 +46,16 @@ class SuiteRun:
     def passed(self) -> set[str]:
         return {t for t, o in self.outcomes.items() if o == "passed"}
 
+    def assert_usage_error(self, *fragments: str) -> None:
+        """Exit 4 with one line on stderr, ``ERROR: ...`` naming every fragment, and no traceback."""
+        assert self.returncode == 4, self
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, self
+        assert lines[0].startswith("ERROR: "), self
+        for fragment in fragments:
+            assert fragment in lines[0], self
+        assert "Traceback" not in self.output, self
+
     def junit_text(self) -> str:
         return self.junit_path.read_text() if self.junit_path.exists() else ""
 
@@ -150,6 +160,23 @@ def sample_service() -> Iterator[Callable[..., str]]:
 def auth_env() -> dict[str, str]:
     """The environment that gives the gate the sample service's API token."""
     return {"REVGATE_AUTH_TOKEN": SAMPLE_TOKEN}
+
+
+@pytest.fixture
+def checklist_variant(tmp_path: Path) -> Callable[..., Path]:
+    """A copy of the shipped checklist with some lines replaced (each must be there):
+    ``checklist_variant({"ready_budget = 60": "ready_budget = 4"})``."""
+
+    def make(replacements: dict[str, str], *, name: str = "checklist.toml") -> Path:
+        text = (REPO / "checklist.toml").read_text()
+        for old, new in replacements.items():
+            assert old in text, f"{old!r} is not in the shipped checklist"
+            text = text.replace(old, new)
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -12,16 +12,6 @@ from revgate_support.browser import CHROMIUM_FLAGS, SYSTEM_CHROMIUM_FLAGS, choos
 from revgate_support.errors import ConfigError
 
 
-def assert_usage_error(run, *fragments: str) -> None:
-    assert run.returncode == 4, run
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, run
-    assert lines[0].startswith("ERROR: "), run
-    for fragment in fragments:
-        assert fragment in lines[0], run
-    assert "Traceback" not in run.output, run
-
-
 @pytest.mark.parametrize(
     ("entry", "fragments"),
     [
@@ -36,19 +26,19 @@ def assert_usage_error(run, *fragments: str) -> None:
 def test_bad_page_entry_is_a_one_line_usage_error(run_suite, page_checklist, entry, fragments):
     checklist = page_checklist(f'[[page]]\nid = "p"\npath = "/"\n{entry}\n')
     run = run_suite("--revision-url", "http://127.0.0.1:9", "tests_frontend", f"--checklist={checklist}")
-    assert_usage_error(run, str(checklist), *fragments)
+    run.assert_usage_error(str(checklist), *fragments)
 
 
 def test_page_path_must_start_with_a_slash(run_suite, page_checklist):
     checklist = page_checklist('[[page]]\nid = "p"\npath = "memory"\n')
     run = run_suite("--revision-url", "http://127.0.0.1:9", "tests_frontend", f"--checklist={checklist}")
-    assert_usage_error(run, "[[page]] 'p' key 'path'", "a path must start with '/'")
+    run.assert_usage_error("[[page]] 'p' key 'path'", "a path must start with '/'")
 
 
 def test_chromium_executable_pointing_nowhere_is_a_usage_error(run_suite, tmp_path):
     missing = tmp_path / "no-such-chromium"
     run = run_suite("--revision-url", "http://127.0.0.1:9", "tests_frontend", env={"CHROMIUM_EXECUTABLE": str(missing)})
-    assert_usage_error(run, f"CHROMIUM_EXECUTABLE={str(missing)!r} is not a file")
+    run.assert_usage_error(f"CHROMIUM_EXECUTABLE={str(missing)!r} is not a file")
 
 
 def test_unparseable_selector_is_a_problem_of_the_page(sample_service, run_suite, auth_env, page_checklist, output_dir):

@@ -119,22 +119,6 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., object]) -> Callable[..., ob
     return run
 
 
-@pytest.fixture
-def checklist_variant(tmp_path: Path) -> Callable[..., Path]:
-    """A copy of the shipped checklist with some lines replaced (each must be there)."""
-
-    def make(replacements: dict[str, str], *, name: str = "checklist.toml") -> Path:
-        text = (REPO / "checklist.toml").read_text()
-        for old, new in replacements.items():
-            assert old in text, f"{old!r} is not in the shipped checklist"
-            text = text.replace(old, new)
-        path = tmp_path / name
-        path.write_text(text)
-        return path
-
-    return make
-
-
 @pytest.fixture(autouse=True)
 def _no_metrics_delay_left(sandbox: Sandbox) -> Iterator[None]:
     yield

@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-def assert_usage_error(run, *fragments: str) -> None:
-    assert run.returncode == 4, run
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, run
-    assert lines[0].startswith("ERROR: "), run
-    for fragment in fragments:
-        assert fragment in lines[0], run
-    assert "Traceback" not in run.output, run
-
-
 def test_missing_revision_url(run_suite):
     run = run_suite()
-    assert_usage_error(run, "no revision to check", "--revision-url")
+    run.assert_usage_error("no revision to check", "--revision-url")
 
 
 def test_revision_url_from_the_environment(run_suite, sample_service, auth_env):
@@ -30,13 +20,13 @@ def test_revision_url_from_the_environment(run_suite, sample_service, auth_env):
 @pytest.mark.parametrize("url", ["example.com", "ftp://x", "https://", "http://host:99999", "https://h/?q=1"])
 def test_malformed_revision_url(run_suite, url):
     run = run_suite("tests_smoke", "--revision-url", url)
-    assert_usage_error(run, repr(url))
+    run.assert_usage_error(repr(url))
 
 
 def test_missing_checklist(run_suite, tmp_path):
     missing = tmp_path / "nope.toml"
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--checklist={missing}")
-    assert_usage_error(run, str(missing), "checklist file not found")
+    run.assert_usage_error(str(missing), "checklist file not found")
 
 
 @pytest.mark.parametrize(
@@ -53,14 +43,14 @@ def test_bad_checklist(run_suite, tmp_path, text, fragments):
     path = tmp_path / "bad.toml"
     path.write_text(text)
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--checklist={path}")
-    assert_usage_error(run, str(path), *fragments)
+    run.assert_usage_error(str(path), *fragments)
 
 
 def test_checklist_from_env_and_ini_precedence(run_suite, tmp_path):
     bad = tmp_path / "env.toml"
     bad.write_text("[health\n")
     run = run_suite("--revision-url", "http://127.0.0.1:9", env={"REVGATE_CHECKLIST": str(bad)})
-    assert_usage_error(run, str(bad))
+    run.assert_usage_error(str(bad))
     # the command line wins over the environment
     good = tmp_path / "cli.toml"
     good.write_text("[health]\nready_budget = 0\n")
@@ -70,28 +60,28 @@ def test_checklist_from_env_and_ini_precedence(run_suite, tmp_path):
 
 def test_unreadable_token_file(run_suite, tmp_path):
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--auth-token-file={tmp_path / 'absent'}")
-    assert_usage_error(run, "--auth-token-file", "no such file")
+    run.assert_usage_error("--auth-token-file", "no such file")
     empty = tmp_path / "empty"
     empty.write_text("\n")
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--auth-token-file={empty}")
-    assert_usage_error(run, "is empty")
+    run.assert_usage_error("is empty")
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--auth-token-file={tmp_path}")
-    assert_usage_error(run, "--auth-token-file", "cannot read it")
+    run.assert_usage_error("--auth-token-file", "cannot read it")
 
 
 def test_bad_request_timeout(run_suite):
     run = run_suite("--revision-url", "http://127.0.0.1:9", env={"REVGATE_REQUEST_TIMEOUT": "soon"})
-    assert_usage_error(run, "'soon' is not a number")
+    run.assert_usage_error("'soon' is not a number")
 
 
 def test_id_token_without_credentials(run_suite, tmp_path):
     env = {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "none.json"), "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9"}
     run = run_suite("--revision-url", "http://127.0.0.1:9", "--id-token", env=env)
-    assert_usage_error(run, "--id-token: cannot get an ID token for http://127.0.0.1:9")
+    run.assert_usage_error("--id-token: cannot get an ID token for http://127.0.0.1:9")
 
 
 def test_path_option_outside_the_suite_without_equals_is_explained(run_suite, tmp_path):
     checklist = tmp_path / "c.toml"
     checklist.write_text("[health]\n")
     run = run_suite("--revision-url", "http://127.0.0.1:9", "--checklist", str(checklist))
-    assert_usage_error(run, "pytest found no pytest.ini", "--checklist=FILE")
+    run.assert_usage_error("pytest found no pytest.ini", "--checklist=FILE")
