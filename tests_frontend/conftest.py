@@ -91,13 +91,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return
     settings = config.stash.get(settings_key, None)
-    if settings is not None and settings.checklist.page:
-        # A CHROMIUM_EXECUTABLE that points nowhere is a usage error before any test (not a failed
-        # page, which would count against the revision).
+    wants_chromium = set(config.getoption("--browser", None) or ["chromium"]) == {"chromium"}
+    if settings is not None and settings.checklist.page and wants_chromium and not config.getoption("--browser-channel", None):
+        # No usable Chromium is a usage error before any test, not a failed page: a page that
+        # errors is gating, and the gate's own missing browser must never roll back a revision.
         try:
-            choose_chromium(playwright_executable=None)
+            choice = choose_chromium(playwright_executable=None)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if choice.source == "none":
+            raise pytest.UsageError(
+                "no Chromium for the page checks: run 'playwright install chromium', install a system "
+                "chromium, or set CHROMIUM_EXECUTABLE (or run without them: pytest tests_smoke tests_metrics ...)"
+            )
     if getattr(config.option, "numprocesses", None):
         empty_output_dir(config)
 

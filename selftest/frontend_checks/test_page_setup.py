@@ -131,3 +131,13 @@ def test_pages_pass_with_the_system_chromium_found_on_path(sample_service, run_s
     env = {**auth_env, "PLAYWRIGHT_BROWSERS_PATH": str(output_dir.parent / "no-browsers"), "PATH": os.environ["PATH"]}
     run = run_suite("--revision-url", url, "tests_frontend", f"--output={output_dir}", env=env)
     assert run.returncode == 0, run
+
+
+def test_no_chromium_anywhere_is_a_usage_error_before_any_check(sample_service, run_suite, auth_env, tmp_path):
+    # A gate machine without a browser must not fail (and so roll back) a healthy revision.
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = {**auth_env, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "no-browsers"), "PATH": str(empty_bin)}
+    run = run_suite("--revision-url", sample_service(), env=env)
+    run.assert_usage_error("no Chromium for the page checks", "playwright install chromium", "CHROMIUM_EXECUTABLE")
+    assert run.outcomes == {}, run
