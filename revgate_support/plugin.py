@@ -142,7 +142,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
-    if exitstatus == pytest.ExitCode.OK and session.testscollected and not reporter.stats.get("passed"):
+    if exitstatus == pytest.ExitCode.OK and reporter.stats.get("skipped") and not reporter.stats.get("passed"):
         # every check skipped: nothing was verified, and a gate must not pass silently
         session.config.stash[_nothing_verified_key] = True
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
