@@ -380,6 +380,8 @@ class ReportPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if config.option.collectonly:  # nothing ran: there is no verdict to give
+            return
         results = self.results
         results.exitstatus = exitstatus
         results.finished = time.time()
