@@ -107,7 +107,8 @@ def test_no_traffic_is_no_data_and_fails_by_default(sandbox, gate, service_name)
 def test_no_traffic_with_no_data_skip_is_skipped_as_not_verified(sandbox, gate, service_name):
     _previous, _canary_rev, url = _canary(sandbox, service_name)
     run = gate(service_name, url, "--metrics-timeout=2", "--metrics-no-data=skip")
-    assert run.returncode == 0, run
+    assert run.returncode == 1, run  # only metric checks ran, all skipped: nothing verified, the run fails
+    assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert not run.passed() and not run.failed(), run  # skipped, never passed
     assert "revgate: metrics NOT VERIFIED" in run.stdout, run
     assert run.stdout.count("NOT VERIFIED tests_metrics/test_metrics.py::") == len(ALL), run
@@ -145,7 +146,8 @@ def test_first_deploy_baseline_is_skipped_as_not_verified_even_with_no_data_fail
     revision = sandbox.deploy(service_name)  # the service's first revision: nothing to compare with
     traffic(sandbox.service_url(service_name), 25)
     run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=10", "--metrics-no-data=fail", "-k", "baseline")
-    assert run.returncode == 0, run
+    # skipped whatever --metrics-no-data says; with only these checks selected nothing was verified (exit 1)
+    assert run.returncode == 1 and "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert not run.passed() and not run.failed(), run  # skipped, never passed
     assert "revgate: metrics NOT VERIFIED" in run.stdout, run
     for check in BASELINE:
@@ -157,6 +159,7 @@ def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(sandbox, g
     _previous, canary, url = _canary(sandbox, service_name)
     traffic(url, 30)  # the previous revision gets nothing in the window
     run = gate(service_name, url, "--metrics-timeout=5", "--metrics-no-data=skip", "-k", "baseline")
-    assert run.returncode == 0 and not run.passed(), run
+    assert run.returncode == 1 and not run.passed(), run  # only skipped checks: nothing verified
+    assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert "inconclusive: the previous revision" in run.stdout and "had 0 requests" in run.stdout, run
     assert "NOT VERIFIED tests_metrics/test_metrics.py::test_baseline[p95-latency]" in run.stdout, run
