@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from sandbox.standalone import start_sample_service  # noqa: E402
 
 TOKEN = "bench-frontend-token"
 PAGES = ("/", "/memory")
@@ -55,34 +56,6 @@ with sync_playwright() as pw:
         context.close()
     browser.close()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service() -> tuple[str, subprocess.Popen[bytes]]:
-    import httpx
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.app", "--port", str(port), "--token", TOKEN],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/health", timeout=0.5)
-            return url, proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("bench_frontend: the sample service did not start within 20 s")
 
 
 def _env() -> dict[str, str]:
@@ -117,7 +90,7 @@ def main() -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
 
-    url, service = start_service()
+    url, service = start_sample_service(token=TOKEN)
     lines: dict[str, list[float]] = {"frontend": [], "frontend -n 2": [], "bare playwright": [], "smoke": []}
     per_page: dict[str, list[float]] = {}
     try:

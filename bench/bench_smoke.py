@@ -16,40 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+from sandbox.standalone import start_sample_service
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_service() -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.app", "--host", "127.0.0.1", "--port", str(port), "--token", TOKEN],
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(url + "/health", timeout=0.5)
-            return url, proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("bench: the sample service did not start")
 
 
 def _median_seconds(cmd: list[str], runs: int, *, expect: int = 0) -> float:
@@ -68,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    url, proc = _start_service()
+    url, proc = start_sample_service(token=TOKEN)
     try:
         pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--revision-url", url, "tests_smoke"]
         baseline = _median_seconds([sys.executable, "-c", "import httpx"], args.runs)

@@ -9,17 +9,16 @@ exit code, the terminal output and the JUnit XML.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
+
+from sandbox.standalone import start_sample_service
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_TOKEN = "selftest-token-5f1c9a7e"
@@ -108,45 +107,13 @@ def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sample_service(faults: str = "", *, wait_ready: bool = True) -> tuple[str, subprocess.Popen[bytes]]:
-    """The sample service as a real process on loopback; (URL, process). ``wait_ready``: until it stops answering 503."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.app", "--port", str(port), "--faults", faults, "--token", SAMPLE_TOKEN],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sample service exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            # /favicon.ico: no fault but error_rate and startup_delay touches it
-            status = httpx.get(url + "/favicon.ico", timeout=0.5).status_code
-            if not wait_ready or status != 503:
-                return url, proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("sample service did not start within 20 s")
-
-
 @pytest.fixture
 def sample_service() -> Iterator[Callable[..., str]]:
     """``sample_service("stats_500")`` starts the sample service with those faults and returns its URL."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(faults: str = "", *, wait_ready: bool = True) -> str:
-        url, proc = start_sample_service(faults, wait_ready=wait_ready)
+        url, proc = start_sample_service(token=SAMPLE_TOKEN, faults=faults, wait_ready=wait_ready)
         procs.append(proc)
         return url
 

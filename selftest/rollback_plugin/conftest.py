@@ -178,3 +178,16 @@ def _popen(sandbox: Sandbox, args: list[str]) -> subprocess.Popen[str]:
         text=True,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def canary(sb, service):
+    """A canary at 10 % with a broken stats API by default; returns (stable, candidate, tag URL)."""
+
+    def make(faults=("stats_500",)):
+        stable = sb.deploy(service)
+        candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=list(faults))
+        sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
+        return stable, candidate, sb.tag_url(service, "canary")
+
+    return make

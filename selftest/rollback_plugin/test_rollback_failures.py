@@ -8,19 +8,6 @@ import time
 import pytest
 
 
-@pytest.fixture
-def canary(sb, service):
-    """A canary at 10 % whose WebSocket never answers (the last check, failing after its timeout)."""
-
-    def make(faults=("stats_500",)):
-        stable = sb.deploy(service)
-        candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=list(faults))
-        sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
-        return stable, candidate, sb.tag_url(service, "canary")
-
-    return make
-
-
 def _wait_for_header(proc, needle="revgate rollback:", timeout=60.0) -> str:
     """Read the gate's output until the report header line (the snapshot is taken by then)."""
     seen = []

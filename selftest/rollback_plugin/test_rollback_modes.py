@@ -5,20 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-
-@pytest.fixture
-def canary(sb, service):
-    """A canary at 10 % with a broken stats API; returns (stable, candidate, tag URL)."""
-
-    def make(faults=("stats_500",)):
-        stable = sb.deploy(service)
-        candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=list(faults))
-        sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
-        return stable, candidate, sb.tag_url(service, "canary")
-
-    return make
-
-
 def test_dry_run_validates_and_changes_nothing(sb, gate, service, traffic, canary):
     stable, candidate, url = canary()
     before = traffic(service)
