@@ -69,7 +69,7 @@ def test_published_outcomes_and_durations_read_back(sandbox: Sandbox, service: s
 def test_publishing_to_a_dead_endpoint_is_reported_not_fatal(
     sandbox: Sandbox, service: str, gate: Callable[..., Any]
 ) -> None:
-    from conftest import free_port
+    from sandbox.standalone import free_port
 
     sandbox.deploy(service)
     dead = f"127.0.0.1:{free_port()}"
