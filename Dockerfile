@@ -9,7 +9,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 RUN python -m playwright install --with-deps chromium
 
 COPY pytest.ini conftest.py checklist.toml ./
-COPY revgate_support/ revgate_support/
+COPY revgate/ revgate/
 COPY rollback/ rollback/
 COPY tests_smoke/ tests_smoke/
 COPY tests_metrics/ tests_metrics/

@@ -1,6 +1,6 @@
 """The suite's fixtures: the revision under test (``target``) and the checklist.
 
-Options, settings and parametrization live in :mod:`revgate_support.plugin`;
+Options, settings and parametrization live in :mod:`revgate.plugin`;
 this file registers the plugins and holds the fixtures every test folder uses.
 """
 
@@ -10,19 +10,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from revgate_support.browser import empty_output_dir
-from revgate_support.checklist import Checklist
-from revgate_support.settings import Settings, settings_key
-from revgate_support.target import Target
+from revgate.browser import empty_output_dir
+from revgate.checklist import Checklist
+from revgate.settings import Settings, settings_key
+from revgate.target import Target
 
 pytest_plugins = [
-    "revgate_support.plugin",
+    "revgate.plugin",
     "rollback.plugin",
     "rollback.promote",
-    "revgate_support.metrics_plugin",
-    "revgate_support.report",
-    "revgate_support.retries",
-    "revgate_support.publish",
+    "revgate.metrics_plugin",
+    "revgate.report",
+    "revgate.retries",
+    "revgate.publish",
 ]
 
 

@@ -42,7 +42,7 @@ AIM_SECONDS = 3.0
 BARE_SCRIPT = """
 import re, sys, time
 from playwright.sync_api import sync_playwright
-from revgate_support.browser import choose_chromium
+from revgate.browser import choose_chromium
 url, token = sys.argv[1], sys.argv[2]
 with sync_playwright() as pw:
     choice = choose_chromium(playwright_executable=pw.chromium.executable_path)

@@ -68,8 +68,8 @@ def _metrics_run(url: str, service: str, env: dict[str, str], *extra: str) -> tu
 def _queries_only(sb: Sandbox, service: str, *, runs: int) -> float:
     """Median milliseconds of the section's reads alone (request_count + 3 distributions), in process."""
     os.environ.update(sb.env)
-    from revgate_support.google_clients import metric_client
-    from revgate_support.metrics_query import (
+    from revgate.google_clients import metric_client
+    from revgate.metrics_query import (
         CPU_UTILIZATIONS,
         MEMORY_UTILIZATIONS,
         REQUEST_LATENCIES,

@@ -100,7 +100,7 @@ def snapshot(sb: Sandbox, service: str, candidate: str):
     os.environ.update(sb.env)
     from rollback import cloudrun
     from rollback.deployment import Deployment
-    from revgate_support.google_clients import revisions_client, services_client
+    from revgate.google_clients import revisions_client, services_client
 
     services, revisions = services_client(), revisions_client()
     name = sb.service_name(service)

@@ -1,7 +1,7 @@
 """The Cloud Run Admin API calls the rollback makes.
 
 Every call passes an explicit ``timeout`` and a bounded ``retry``
-(:func:`revgate_support.google_clients.bounded_retry`); callers catch
+(:func:`revgate.google_clients.bounded_retry`); callers catch
 ``GoogleAPICallError`` and ``RetryError`` (which is not one) separately.
 The ``run_v2`` import is lazy: a run without ``--service`` never loads it.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from revgate_support.google_clients import bounded_retry
+from revgate.google_clients import bounded_retry
 
 from .traffic import LATEST, REVISION, RevisionInfo, TrafficEntry
 

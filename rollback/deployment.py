@@ -9,7 +9,7 @@ run, there is no rollback) and sent to xdist workers through ``workerinput``.
 
 Anything wrong (no region or project, a service, region or project that does
 not exist, a URL that belongs to no revision of the service, no credentials)
-raises :class:`~revgate_support.errors.ConfigError`: one line, nothing changed.
+raises :class:`~revgate.errors.ConfigError`: one line, nothing changed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from revgate_support.errors import ConfigError
+from revgate.errors import ConfigError
 
 from .options import MODES
 from .plan import PlanError, baseline_of, choose_split
@@ -188,7 +188,7 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
     except ImportError:  # pragma: no cover - google-auth comes with google-api-core
         credential_errors = ()
     try:
-        from revgate_support.google_clients import revisions_client, services_client
+        from revgate.google_clients import revisions_client, services_client
 
         services, revisions_api = services_client(), revisions_client()
         svc = cloudrun.get_service(services, name)

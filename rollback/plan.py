@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from revgate_support.errors import RevgateError
+from revgate.errors import RevgateError
 
 from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic, serving
 

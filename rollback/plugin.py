@@ -1,7 +1,7 @@
 """The rollback pytest plugin.
 
 - At session start, in the controller, after the suite's settings are resolved
-  (:mod:`revgate_support.plugin` resolves them in a ``tryfirst`` hook; this one
+  (:mod:`revgate.plugin` resolves them in a ``tryfirst`` hook; this one
   is a plain hook, so it runs after it and before the terminal reporter's
   ``trylast`` hook prints the report header), the deployment is resolved
   (:func:`rollback.deployment.resolve_deployment`) and stored in
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from revgate_support.errors import RevgateError
-from revgate_support.plugin import is_gating_failure
-from revgate_support.settings import settings_key
+from revgate.errors import RevgateError
+from revgate.plugin import is_gating_failure
+from revgate.settings import settings_key
 
 from .deployment import Deployment, deployment_key, resolve_deployment, resolve_mode, service_snapshot_key
 from .runner import RollbackRunner

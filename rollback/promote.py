@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from revgate_support.errors import RevgateError
+from revgate.errors import RevgateError
 
 from .plan import Plan, PlanError, choose_split, scale_to_100
 from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic
@@ -185,8 +185,8 @@ class PromotePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from revgate_support.google_clients import revisions_client, services_client
-        from revgate_support.report import results_key
+        from revgate.google_clients import revisions_client, services_client
+        from revgate.results import results_key
 
         from .deployment import deployment_key, service_snapshot_key
 

@@ -58,7 +58,7 @@ class RollbackRunner:
     def _run(self) -> None:
         from google.api_core import exceptions as gexc
 
-        from revgate_support.google_clients import revisions_client, services_client
+        from revgate.google_clients import revisions_client, services_client
 
         try:
             self.outcome = apply_rollback(

@@ -5,7 +5,7 @@ options (``--browser``, ``--headed``, ``--output``, ``--tracing``,
 ``--screenshot``, ``--video``) and its artifacts; this file overrides:
 
 - ``base_url``: the revision under test (``--revision-url``);
-- ``browser_type_launch_args``: the Chromium chosen by :mod:`revgate_support.browser`;
+- ``browser_type_launch_args``: the Chromium chosen by :mod:`revgate.browser`;
 - ``browser``: a browser that will not start is one line, not a traceback;
 - ``browser_context_args``: ``--video`` without Playwright's ffmpeg records no video;
 - ``delete_output_dir``: emptied once by the controller, not by each xdist worker
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from revgate_support.browser import BrowserChoice, choose_chromium, empty_output_dir, ffmpeg_path, launch_error_line
-from revgate_support.checklist import Page
-from revgate_support.errors import ConfigError
-from revgate_support.judge import fail
-from revgate_support.pages_visit import Visit, add_secret_route, visit_page
-from revgate_support.settings import Settings, settings_key
-from revgate_support.target import Target
+from revgate.browser import BrowserChoice, choose_chromium, empty_output_dir, ffmpeg_path, launch_error_line
+from revgate.checklist import Page
+from revgate.errors import ConfigError
+from revgate.judge import fail
+from revgate.pages_visit import Visit, add_secret_route, visit_page
+from revgate.settings import Settings, settings_key
+from revgate.target import Target
 
 if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
     from playwright.sync_api import Browser, BrowserContext, BrowserType
@@ -187,6 +187,6 @@ def visit(
 
 
 def _origin(url: str) -> str:
-    from revgate_support.pages import origin_of
+    from revgate.pages import origin_of
 
     return origin_of(url)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-from revgate_support.checklist import Page
-from revgate_support.judge import fail
-from revgate_support.pages import PageNote
-from revgate_support.pages_visit import Visit
-from revgate_support.target import Target
+from revgate.checklist import Page
+from revgate.judge import fail
+from revgate.pages import PageNote
+from revgate.pages_visit import Visit
+from revgate.target import Target
 
 
 def test_page(page_check: Page, visit: Callable[[Page], Visit], target: Target) -> None:

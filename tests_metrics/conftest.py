@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from revgate_support.checklist import Checklist, Metrics
-from revgate_support.metrics import MetricsData, MetricsOptions, MonitoringUnavailable, Scope, collect
-from revgate_support.metrics_plugin import NOT_VERIFIED, deployment_of, metrics_options_of, progress_writer
-from revgate_support.target import Target
+from revgate.checklist import Checklist, Metrics
+from revgate.metrics import MetricsData, MetricsOptions, MonitoringUnavailable, Scope, collect
+from revgate.metrics_plugin import NOT_VERIFIED, deployment_of, metrics_options_of, progress_writer
+from revgate.target import Target
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +79,8 @@ def metric_data(
     selected_checks: set[str],
 ) -> MetricsData:
     """Wait (once) until enough requests, then data of every metric the selected checks need, are visible."""
-    from revgate_support.google_clients import metric_client
-    from revgate_support.metrics_query import Queries
+    from revgate.google_clients import metric_client
+    from revgate.metrics_query import Queries
 
     write = progress_writer(pytestconfig)
     if metrics_options.warmup_requests:

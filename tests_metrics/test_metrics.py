@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from revgate_support.checklist import MetricLimit, Metrics
-from revgate_support.metrics import MetricsData, MetricsOptions, judge_baseline, judge_limit
-from revgate_support.metrics_plugin import settle
+from revgate.checklist import MetricLimit, Metrics
+from revgate.metrics import MetricsData, MetricsOptions, judge_baseline, judge_limit
+from revgate.metrics_plugin import settle
 
 # With ``-n N --dist loadgroup`` the metric checks share one worker, hence one wait.
 pytestmark = pytest.mark.xdist_group("revgate-metrics")

@@ -3,9 +3,9 @@ and endpoints that need the token refuse requests without it (or with a wrong on
 
 from __future__ import annotations
 
-from revgate_support.checklist import Api
-from revgate_support.judge import fail, is_json_type, json_type_of
-from revgate_support.target import Target
+from revgate.checklist import Api
+from revgate.judge import fail, is_json_type, json_type_of
+from revgate.target import Target
 
 REFUSED = (401, 403)
 WRONG_TOKEN = "revgate-deliberately-invalid-token"

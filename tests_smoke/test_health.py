@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from revgate_support.checklist import Health
-from revgate_support.judge import fail, missing_subset
-from revgate_support.target import Probe, Target
+from revgate.checklist import Health
+from revgate.judge import fail, missing_subset
+from revgate.target import Probe, Target
 
 
 def _when_ready(target: Target, check: Health) -> tuple[Probe, int]:

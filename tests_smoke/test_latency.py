@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import statistics
 
-from revgate_support.checklist import Latency
-from revgate_support.judge import fail
-from revgate_support.target import Target
+from revgate.checklist import Latency
+from revgate.judge import fail
+from revgate.target import Target
 
 
 def test_latency(target: Target, latency_check: Latency) -> None:

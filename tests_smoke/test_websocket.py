@@ -9,9 +9,9 @@ import uuid
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from revgate_support.checklist import WebSocket
-from revgate_support.judge import fail, missing_subset
-from revgate_support.target import Target
+from revgate.checklist import WebSocket
+from revgate.judge import fail, missing_subset
+from revgate.target import Target
 
 
 def _matches(reply: str, expect: dict | str) -> str:

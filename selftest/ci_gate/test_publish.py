@@ -15,7 +15,7 @@ DURATION = "custom.googleapis.com/revgate/check_duration_seconds"
 
 def read_back(sandbox: Sandbox, metric: str, service: str) -> dict[str, Any]:
     """check label -> (value, labels) of the newest point, through the real monitoring_v3 client."""
-    from revgate_support import google_clients
+    from revgate import google_clients
 
     saved = os.environ.get(google_clients.MONITORING_ENDPOINT_ENV)
     os.environ[google_clients.MONITORING_ENDPOINT_ENV] = sandbox.env["CLOUD_MONITORING_API_ENDPOINT"]
@@ -87,8 +87,8 @@ def test_publishing_to_a_dead_endpoint_is_reported_not_fatal(
 
 
 def test_batches_hold_at_most_200_series() -> None:
-    from revgate_support.publish import BATCH, build_series
-    from revgate_support.report import Check
+    from revgate.publish import BATCH, build_series
+    from revgate.results import Check
 
     checks = [Check(id=f"t::test_x[{i}]", name=f"test_x[{i}]", gating=True, duration=0.5) for i in range(150)]
     series = build_series(checks, project="p", service="s", revision="r", at=time.time())

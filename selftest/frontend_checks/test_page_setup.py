@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from revgate_support.browser import CHROMIUM_FLAGS, SYSTEM_CHROMIUM_FLAGS, choose_chromium, ffmpeg_path
-from revgate_support.errors import ConfigError
+from revgate.browser import CHROMIUM_FLAGS, SYSTEM_CHROMIUM_FLAGS, choose_chromium, ffmpeg_path
+from revgate.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from sandbox.control import Sandbox
 
 
 def clients_for(env: dict[str, str]) -> dict[str, Any]:
-    """The production client constructors (revgate_support) with the sandbox's endpoints."""
-    from revgate_support import google_clients
+    """The production client constructors (revgate) with the sandbox's endpoints."""
+    from revgate import google_clients
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -11,7 +11,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import run_v2
 
-from revgate_support.google_clients import bounded_retry
+from revgate.google_clients import bounded_retry
 from sandbox.control import Sandbox
 
 LATEST = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST

@@ -38,7 +38,7 @@ def send(url: str, count: int, path: str = "/health") -> None:
 
 def wait_for_gauges(sandbox: Sandbox, service: str, revisions: tuple[str, ...], timeout: float = 30) -> None:
     """Wait until the sandbox's sampler recorded CPU and memory utilization of every revision."""
-    from revgate_support.metrics_query import CPU_UTILIZATIONS, MEMORY_UTILIZATIONS, Queries, Scope, Window
+    from revgate.metrics_query import CPU_UTILIZATIONS, MEMORY_UTILIZATIONS, Queries, Scope, Window
 
     scope = Scope(project=sandbox.project, region=sandbox.region, service=service, revisions=revisions)
     queries = Queries(monitoring_client(sandbox.env), scope, timeout=5, retry_deadline=5)
@@ -55,8 +55,8 @@ def wait_for_gauges(sandbox: Sandbox, service: str, revisions: tuple[str, ...], 
 
 
 def monitoring_client(env: dict[str, str]) -> object:
-    """The production Monitoring client (``revgate_support.google_clients``) pointed at the sandbox."""
-    from revgate_support.google_clients import MONITORING_ENDPOINT_ENV, metric_client
+    """The production Monitoring client (``revgate.google_clients``) pointed at the sandbox."""
+    from revgate.google_clients import MONITORING_ENDPOINT_ENV, metric_client
 
     saved = os.environ.get(MONITORING_ENDPOINT_ENV)
     os.environ[MONITORING_ENDPOINT_ENV] = env[MONITORING_ENDPOINT_ENV]
@@ -72,7 +72,7 @@ def monitoring_client(env: dict[str, str]) -> object:
 @pytest.fixture
 def queries_for(sandbox: Sandbox) -> Callable[..., object]:
     """``queries_for(service, revisions, baseline=None)``: the suite's Queries on the real client, against the sandbox."""
-    from revgate_support.metrics_query import Queries, Scope
+    from revgate.metrics_query import Queries, Scope
 
     def make(service: str, revisions: tuple[str, ...], baseline: str | None = None) -> Queries:
         scope = Scope(project=sandbox.project, region=sandbox.region, service=service, revisions=revisions, baseline=baseline)

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from revgate_support.checklist import Baseline, MetricLimit, Metrics
-from revgate_support.metrics import MetricsData, MetricsOptions, collect, judge_baseline, judge_limit
-from revgate_support.metrics_query import (
+from revgate.checklist import Baseline, MetricLimit, Metrics
+from revgate.metrics import MetricsData, MetricsOptions, collect, judge_baseline, judge_limit
+from revgate.metrics_query import (
     CPU_UTILIZATIONS,
     MEMORY_UTILIZATIONS,
     REQUEST_LATENCIES,

@@ -1,7 +1,7 @@
 """The sandbox's Cloud Monitoring API answers the real client as Cloud Monitoring does.
 
 Every test talks to a real ``grpc.server`` on loopback through the client the
-project builds (``revgate_support.google_clients.metric_client`` with
+project builds (``revgate.google_clients.metric_client`` with
 ``CLOUD_MONITORING_API_ENDPOINT``), with an explicit timeout and bounded retry.
 """
 
@@ -19,7 +19,7 @@ from google.api import metric_pb2
 from google.api_core import exceptions
 from google.cloud import monitoring_v3
 
-from revgate_support.google_clients import bounded_retry, metric_client
+from revgate.google_clients import bounded_retry, metric_client
 from sandbox.monitoring import (
     INSTANCE_COUNT,
     LATENCY_BUCKETS,

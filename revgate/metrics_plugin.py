@@ -6,7 +6,7 @@
 - :func:`progress_writer` writes the wait's progress to the terminal even
   under pytest's output capture, one line at a time (rewritten in place on a
   terminal).
-- :func:`settle` turns a :class:`~revgate_support.metrics_judge.Verdict` into
+- :func:`settle` turns a :class:`~revgate.metrics_judge.Verdict` into
   the test's outcome; "no data" is a failure or a skip per
   ``--metrics-no-data`` and, either way, listed as NOT VERIFIED in the
   terminal summary; a comparison that does not apply (no previous revision)

@@ -1,7 +1,7 @@
 """revgate's command-line options, registered through the ``pytest11`` entry point.
 
 Only the options live here, so that installing revgate changes nothing in other
-pytest runs; the suite's behaviour comes from :mod:`revgate_support.plugin`,
+pytest runs; the suite's behaviour comes from :mod:`revgate.plugin`,
 which the suite's ``conftest.py`` loads.
 
 pytest looks for its ini file before any plugin is loaded, so in
@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import pytest
 
-from .settings import add_options
+from . import metrics, publish, report, retries, settings
+
 
 def add_all_options(parser: pytest.Parser) -> None:
     """Every revgate option group: the suite's, then each plugin's."""
-    add_options(parser)
-    __import__("rollback.options").options.add_options(parser)
-    __import__("revgate_support.report").report.add_options(parser)  # reports, --retries, --publish-metrics
-    __import__("rollback.promote").promote.add_options(parser)
-    __import__("revgate_support.metrics").metrics.add_metrics_options(parser)
+    from rollback import options as rollback_options
+    from rollback import promote
+
+    settings.add_options(parser)
+    rollback_options.add_options(parser)
+    report.add_options(parser)
+    reports_group = parser.getgroup("revgate reports")
+    retries.add_options(reports_group, parser)
+    publish.add_options(reports_group, parser)
+    promote.add_options(parser)
+    metrics.add_metrics_options(parser)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

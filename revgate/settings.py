@@ -3,7 +3,7 @@
 Precedence: command line > environment variable > ``pytest.ini`` > checklist
 default. Options with a fallback default to ``None`` ("unset"). Resolution
 happens once, in the controller; xdist workers receive the result through
-``workerinput`` (see :mod:`revgate_support.plugin`).
+``workerinput`` (see :mod:`revgate.plugin`).
 
 Secrets (the API token, the ID token) never come from a command-line value and
 are held in :class:`Secret`, whose ``repr`` and ``str`` are masked.

@@ -18,7 +18,13 @@ class RevgateError(Exception):
 
 
 class ChecklistError(RevgateError):
-    """The checklist cannot be used: the message names the file, the key and what was expected."""
+    """The checklist cannot be used: the message names the file, the key and what was expected.
+
+    ``problems`` holds every problem found, one line each (the message says the first)."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 class ConfigError(RevgateError):

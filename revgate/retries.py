@@ -5,7 +5,7 @@ only gives it revgate's precedence (command line > ``REVGATE_RETRIES`` >
 ini ``revgate_retries``, default 0). A retried attempt is reported with the
 outcome ``rerun``, never ``failed``, so it does not start a rollback; a check
 that passes on a retry is shown as "passed after N retries" in the terminal,
-the JSON and the Markdown reports (:mod:`revgate_support.report`).
+the JSON and the Markdown reports (:mod:`revgate.report`).
 
 In a CI gate, keep retries at 0: a flaky check is a finding there.
 """

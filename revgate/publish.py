@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from .results import deployment_of, results_key
+
 __all__ = ["BATCH", "DURATION_METRIC", "PASSED_METRIC", "Publication", "add_options", "build_series", "publish"]
 
 PASSED_METRIC = "custom.googleapis.com/revgate/check_passed"
@@ -155,9 +157,7 @@ class PublishPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from .report import _deployment
-
-        deployment = _deployment(self.config)
+        deployment = deployment_of(self.config)
         project = deployment.project if deployment is not None else None
         project = project or self.config.getoption("project", None)
         project = project or next((os.environ[n] for n in PROJECT_ENV if os.environ.get(n)), None)
@@ -166,12 +166,10 @@ class PublishPlugin:
         self.project = project
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .report import _deployment, results_key
-
         results = self.config.stash.get(results_key, None)
         if results is None or not self.project:
             return
-        deployment = _deployment(self.config)
+        deployment = deployment_of(self.config)
         service = deployment.service if deployment is not None else ""
         revision = ",".join(deployment.revisions_under_test) if deployment is not None else ""
         series = build_series(

@@ -345,20 +345,34 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     return f"{msg} (got {first['input']!r})"
 
 
+def _problems(exc: ValidationError, data: dict[str, Any], *, source: str) -> list[str]:
+    """Every problem pydantic found, one line each, in file order: ``FILE: WHERE: WHAT``."""
+    errors = exc.errors()
+    places: dict[str, list[dict[str, Any]]] = {}
+    for error in errors:
+        places.setdefault(_where(error["loc"], data), []).append(error)
+    lines = []
+    for where, here in places.items():
+        if where.startswith("unknown section"):
+            known = ", ".join(Checklist.model_fields)
+            lines.append(f"{source}: {where} (known sections: {known})")
+        else:
+            lines.append(f"{source}: {where}: {_describe(here)}")
+    return lines
+
+
 def parse_checklist(data: dict[str, Any], *, source: str) -> Checklist:
-    """Validate already-parsed TOML data; ``source`` names the file in messages."""
+    """Validate already-parsed TOML data; ``source`` names the file in messages.
+
+    A :class:`ChecklistError` says the first problem and how many more there are;
+    its ``problems`` lists every one (``revgate check`` prints them all)."""
     try:
         return Checklist.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        where = _where(errors[0]["loc"], data)
-        here = [e for e in errors if _where(e["loc"], data) == where]
-        others = len({_where(e["loc"], data) for e in errors}) - 1
-        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-        if where.startswith("unknown section"):
-            known = ", ".join(Checklist.model_fields)
-            raise ChecklistError(f"{source}: {where} (known sections: {known}){more}") from None
-        raise ChecklistError(f"{source}: {where}: {_describe(here)}{more}") from None
+        problems = _problems(exc, data, source=source)
+        others = len(problems) - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''}: revgate check {source} lists them)" if others else ""
+        raise ChecklistError(problems[0] + more, problems=problems) from None
 
 
 def load_checklist(path: Path) -> tuple[Checklist, dict[str, Any]]:

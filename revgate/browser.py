@@ -9,7 +9,7 @@ The browser is chosen in this order:
    (:func:`launch_error_line` turns that into one line).
 
 Every Chromium gets ``--disable-features=LocalNetworkAccessChecks``: a response
-the secret route (:mod:`revgate_support.pages_visit`) hands to the browser has
+the secret route (:mod:`revgate.pages_visit`) hands to the browser has
 no remote address, so Chromium would count the page as public and block its
 requests to loopback or private addresses, which the same page loaded straight
 from the revision may make (a false failure, seen against loopback revisions).

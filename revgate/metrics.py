@@ -10,7 +10,7 @@ freshly deployed revision: its first utilization samples come later than its
 requests) is polled again, one call per missing metric per poll, each over a
 window ending at that poll, until it has data or the same deadline passes;
 only then is it "no data". The checks then judge that :class:`MetricsData`
-without further calls (:mod:`revgate_support.metrics_judge`).
+without further calls (:mod:`revgate.metrics_judge`).
 
 Options (group "revgate metrics"; command line > environment > ``pytest.ini``
 > checklist): ``--metrics-window``, ``--metrics-timeout``,

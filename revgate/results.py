@@ -1,0 +1,118 @@
+"""The run's results as the reports see them: one :class:`Check` per test, the
+:class:`RunResults` of the run in ``config.stash[results_key]``, and the
+deployment the rollback plugin resolved (:func:`deployment_of`).
+
+A data module: the reports (:mod:`revgate.report`) and the published metrics
+(:mod:`revgate.publish`) both read it, and it imports neither.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+__all__ = ["Check", "RunResults", "deployment_of", "results_key"]
+
+
+@dataclass(kw_only=True)
+class Check:
+    """One check (test) as the reports show it."""
+
+    id: str
+    name: str
+    gating: bool
+    outcome: str = "passed"
+    """``passed``, ``failed`` (the check said no), ``error`` (setup/teardown broke) or ``skipped``."""
+    duration: float = 0.0
+    message: str = ""
+    retries: int = 0
+    first_failure: str = ""
+    """The message of the first failed attempt, when the check was retried."""
+
+    @property
+    def bad(self) -> bool:
+        return self.outcome in ("failed", "error")
+
+    def summary(self) -> str:
+        """The one-line text the reports show next to the outcome."""
+        if self.outcome == "passed" and self.retries:
+            text = f"passed after {self.retries} {'retry' if self.retries == 1 else 'retries'}"
+            return f"{text} (first attempt: {self.first_failure})" if self.first_failure else text
+        if self.bad and self.retries:
+            return f"{self.message} (failed {self.retries + 1} attempts)"
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "gating": self.gating,
+            "outcome": self.outcome,
+            "duration_s": round(self.duration, 3),
+            "retries": self.retries,
+            "message": self.summary(),
+        }
+
+
+@dataclass(kw_only=True)
+class RunResults:
+    checks: dict[str, Check] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    exitstatus: int | None = None
+
+    @property
+    def gating_failures(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.bad and c.gating]
+
+    @property
+    def advisory_failures(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.bad and not c.gating]
+
+    @property
+    def retried_passes(self) -> list[Check]:
+        return [c for c in self.checks.values() if c.outcome == "passed" and c.retries]
+
+    @property
+    def verdict(self) -> str:
+        """``FAIL`` when a gating check failed; ``PASS`` when checks ran and none did;
+        ``NOT VERIFIED`` when every check was skipped; ``ERROR`` otherwise."""
+        if self.gating_failures:
+            return "FAIL"
+        if self.checks and all(c.outcome == "skipped" for c in self.checks.values()):
+            return "NOT VERIFIED"
+        if not self.checks or self.exitstatus in (
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+            pytest.ExitCode.USAGE_ERROR,
+        ):
+            return "ERROR"
+        return "PASS"
+
+    def counts(self) -> str:
+        values = list(self.checks.values())
+        parts = [f"{len(values)} checks"]
+        for label, n in (
+            ("passed", sum(c.outcome == "passed" for c in values)),
+            ("failed", len(self.gating_failures)),
+            ("advisory failed", len(self.advisory_failures)),
+            ("skipped", sum(c.outcome == "skipped" for c in values)),
+            ("passed after retry", len(self.retried_passes)),
+        ):
+            if n:
+                parts.append(f"{n} {label}")
+        return ", ".join(parts)
+
+
+results_key = pytest.StashKey[RunResults]()
+
+
+def deployment_of(config: pytest.Config) -> Any:
+    try:
+        from rollback.deployment import deployment_key
+    except ImportError:  # pragma: no cover - the rollback package ships with revgate
+        return None
+    return config.stash.get(deployment_key, None)
