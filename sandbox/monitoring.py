@@ -54,10 +54,16 @@ Aggregation, following the ``Aggregation`` reference:
 
 Deliberate simplifications, each documented where it is implemented:
 
-* every recorded event is its own raw point (Cloud Run writes one point per
-  60 s sample); aligned queries, which revgate uses, give the same numbers;
-* a point recorded at ``t`` is invisible until ``clock() >= t + visibility_delay``
-  (points written with CreateTimeSeries count from the time they were written);
+* Cloud Run's own metrics are sampled every :data:`SAMPLE_PERIOD_SECONDS` (60 s):
+  what the router and the sampler record goes into one point per series per
+  sample period, aligned to the epoch (interval ``[k*60, (k+1)*60]`` for DELTA
+  metrics, its end for GAUGE ones); distributions hold every sample of the
+  period, ``request_count`` the period's sum, ``instance_count`` its last value;
+* a point becomes visible ``visibility_delay`` seconds after it is written:
+  the end of its sample period for Cloud Run's metrics (Cloud Run: "not
+  visible for up to 180 seconds"), the moment of the call for points written
+  with CreateTimeSeries. ``visibility_delay`` is one fixed delay (the real one
+  varies up to 180 s);
 * aligned windows end at ``interval.end_time`` and every ``alignment_period``
   before it; a window without data has no point (no interpolation);
 * ``name`` must be ``projects/PROJECT`` of this sandbox: another project is
@@ -93,7 +99,7 @@ from google.cloud import monitoring_v3
 from google.protobuf import empty_pb2
 
 from sandbox.monitoring_aggregation import MIN_ALIGNMENT_PERIOD_SECONDS
-from sandbox.monitoring_distribution import LATENCY_BUCKETS, UTILIZATION_BUCKETS, Buckets
+from sandbox.monitoring_distribution import LATENCY_BUCKETS, UTILIZATION_BUCKETS, Buckets, Distribution
 # Filter, parse_filter and CUSTOM_PREFIX stay importable from here, as before the split.
 from sandbox.monitoring_filter import Filter, InvalidQuery, MonitoringError, parse_filter  # noqa: F401
 from sandbox.monitoring_query import DEFAULT_PAGE_POINTS, MAX_PAGE_SIZE, page, parse_request
@@ -103,6 +109,8 @@ from sandbox.monitoring_series import (
     CPU_UTILIZATIONS,
     CUMULATIVE,
     CUSTOM_PREFIX,  # noqa: F401
+    DELTA,
+    DISTRIBUTION,
     GAUGE_TYPES,
     INSTANCE_COUNT,
     INT64,
@@ -136,12 +144,32 @@ __all__ = [
     "LATENCY_BUCKETS",
     "UTILIZATION_BUCKETS",
     "RETENTION_SECONDS",
+    "SAMPLE_PERIOD_SECONDS",
+    "CLOUD_RUN_MAX_VISIBILITY_SECONDS",
+    "sample_period",
+    "visible_at",
     "MIN_ALIGNMENT_PERIOD_SECONDS",
     "MAX_PAGE_SIZE",
     "DEFAULT_PAGE_POINTS",
 ]
 
 RETENTION_SECONDS = 6 * 3600
+
+SAMPLE_PERIOD_SECONDS = 60
+"""Cloud Run samples its metrics every 60 s (cloud.google.com/monitoring/api/metrics_gcp, run.googleapis.com)."""
+CLOUD_RUN_MAX_VISIBILITY_SECONDS = 180
+"""After sampling, Cloud Run data is not visible for up to 180 s (same source)."""
+
+
+def sample_period(t: float) -> tuple[int, int]:
+    """(start, end) in ns of the 60 s sample period holding ``t`` seconds (aligned to the epoch)."""
+    k = int(t // SAMPLE_PERIOD_SECONDS)
+    return ns(k * SAMPLE_PERIOD_SECONDS), ns((k + 1) * SAMPLE_PERIOD_SECONDS)
+
+
+def visible_at(t: float, visibility_delay: float) -> float:
+    """When data observed at ``t`` seconds becomes visible: the end of its sample period plus the delay."""
+    return (int(t // SAMPLE_PERIOD_SECONDS) + 1) * SAMPLE_PERIOD_SECONDS + visibility_delay
 
 _PRUNE_EVERY = 1024
 
@@ -167,8 +195,9 @@ def _pb(message: Any) -> Any:
 class MetricStore:
     """Thread-safe in-memory Cloud Monitoring data of one project.
 
-    ``visibility_delay`` (seconds, settable at any time) hides a point recorded
-    at ``t`` until ``clock() >= t + visibility_delay``.
+    ``visibility_delay`` (seconds, settable at any time) hides a point written
+    at ``t`` (the end of its sample period, for recorded data) until
+    ``clock() >= t + visibility_delay``.
     """
 
     def __init__(
@@ -198,25 +227,22 @@ class MetricStore:
         latency_ms: float,
         at: float | None = None,
     ) -> None:
-        """One proxied request: ``request_count`` (+1) and ``request_latencies`` (one sample)."""
-        t = ns(self._clock() if at is None else at)
+        """One request an instance answered: ``request_count`` (+1) and ``request_latencies`` (one sample).
+
+        Both go into the point of the 60 s sample period holding ``at`` (default: now).
+        """
+        t = self._clock() if at is None else at
         resource = self._revision_labels(service, revision, location)
         code_class = f"{status_code // 100}xx"
         with self._lock:
-            self._add(
+            self._sample(
                 REQUEST_COUNT,
                 {"response_code": str(status_code), "response_code_class": code_class},
-                REVISION_RESOURCE,
                 resource,
-                Point(t, t, t, 1),
+                t,
+                1,
             )
-            self._add(
-                REQUEST_LATENCIES,
-                {"response_code_class": code_class},
-                REVISION_RESOURCE,
-                resource,
-                Point(t, t, t, float(latency_ms)),
-            )
+            self._sample(REQUEST_LATENCIES, {"response_code_class": code_class}, resource, t, float(latency_ms))
             self._maybe_prune()
 
     def record_gauge(
@@ -230,21 +256,51 @@ class MetricStore:
         at: float | None = None,
         metric_labels: Mapping[str, str] | None = None,
     ) -> None:
-        """One sample of a container metric (utilizations, instance_count, startup_latencies)."""
+        """One sample of a container metric (utilizations, instance_count, startup_latencies).
+
+        Distributions collect every sample of the 60 s sample period holding ``at``; a GAUGE keeps its last one.
+        """
         if metric_type not in GAUGE_TYPES:
             raise ValueError(f"record_gauge: {metric_type!r} is not one of {sorted(GAUGE_TYPES)}")
-        t = ns(self._clock() if at is None else at)
+        t = self._clock() if at is None else at
         desc = BUILTIN[metric_type]
         v: Any = int(value) if desc.value_type == INT64 else float(value)
         with self._lock:
-            self._add(
-                metric_type,
-                dict(metric_labels or {}),
-                REVISION_RESOURCE,
-                self._revision_labels(service, revision, location),
-                Point(t, t, t, v),
-            )
+            self._sample(metric_type, dict(metric_labels or {}), self._revision_labels(service, revision, location), t, v)
             self._maybe_prune()
+
+    def _sample(
+        self, metric_type: str, metric_labels: dict[str, str], resource_labels: dict[str, str], t: float, value: Any
+    ) -> None:
+        """Add ``value`` (observed at ``t`` seconds) to the point of its sample period (lock held).
+
+        Cloud Run writes one point per series per :data:`SAMPLE_PERIOD_SECONDS`: its interval is the
+        period (DELTA) or the period's end (GAUGE), and it is written when the period ends, so it is
+        seen (and its visibility delay starts) at that end.
+        """
+        start, end = sample_period(t)
+        key = series_key(metric_type, metric_labels, REVISION_RESOURCE, resource_labels)
+        series = self._series.get(metric_type, {}).get(key)
+        d = self._descriptors[metric_type]
+        if series is not None:
+            series.sort()
+            i = bisect.bisect_left(series.points, end, key=lambda p: p.end)
+            if i < len(series.points) and series.points[i].end == end:
+                old = series.points[i]
+                if d.value_type == DISTRIBUTION:
+                    old.value.absorb(value)
+                elif d.kind == DELTA:
+                    series.points[i] = old._replace(value=old.value + value)
+                else:  # GAUGE: the last sample of the period
+                    series.points[i] = old._replace(value=value)
+                return
+        if d.value_type == DISTRIBUTION:
+            assert d.buckets is not None
+            dist = Distribution(d.buckets)
+            dist.add(value)
+            value = dist
+        point_start = start if d.kind == DELTA else end
+        self._add(metric_type, metric_labels, REVISION_RESOURCE, resource_labels, Point(end, point_start, end, value))
 
     def _revision_labels(self, service: str, revision: str, location: str) -> dict[str, str]:
         return {

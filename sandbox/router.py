@@ -11,8 +11,10 @@ The proxy works at the byte level: it reads the request head, forwards head and
 body unchanged to a pooled keep-alive connection of the revision's process,
 and relays the response by its framing (``Content-Length``, chunked, or until
 close). ``Upgrade`` requests (WebSocket) get their own backend connection and
-are piped both ways. Each proxied request is reported to ``on_request(service,
-revision, status_code, latency_ms)``.
+are piped both ways. Each request an instance answered is reported to
+``on_request(service, revision, status_code, latency_ms)``; the router's own
+answers (no instance, instance unreachable, connection closed: 502/503) are not,
+as Cloud Run's ``request_count`` counts only requests that reached an instance.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ class Router:
                     await self._tunnel(route.service, backend.revision, backend.port, raw + body, reader, writer, start)
                     return
                 status, keep = await self._forward(backend.port, raw, body, head, writer)
-                if self.on_request is not None:
+                if self.on_request is not None and status is not None:  # None: the router answered itself
                     self.on_request(route.service, backend.revision, status, (time.perf_counter() - start) * 1000.0)
                 if not keep or head.close:
                     return
@@ -206,17 +208,22 @@ class Router:
 
     async def _forward(
         self, port: int | None, raw: bytes, body: bytes, head: _Head, writer: asyncio.StreamWriter
-    ) -> tuple[int, bool]:
-        """Relay one request; ``(status, client connection reusable)``."""
+    ) -> tuple[int | None, bool]:
+        """Relay one request; ``(status, client connection reusable)``.
+
+        The status is ``None`` when the router answered itself (502/503: no instance answered): like
+        Cloud Run's ``request_count``, which counts only requests that reached an instance, those are
+        not recorded.
+        """
         if port is None:
             writer.write(_response(503, "Service Unavailable", "the revision has no running instance"))
-            return 503, True
+            return None, True
         for attempt in range(2):
             try:
                 b_reader, b_writer, pooled = await self._connect(port)
             except OSError:
                 writer.write(_response(503, "Service Unavailable", "the revision's instance is not reachable"))
-                return 503, True
+                return None, True
             try:
                 b_writer.write(raw + body if body else raw)
                 resp_raw = await b_reader.readuntil(b"\r\n\r\n")
@@ -226,14 +233,14 @@ class Router:
                 if pooled and attempt == 0:
                     continue  # a kept-alive connection the revision had closed: retry on a new one
                 writer.write(_response(502, "Bad Gateway", "the revision closed the connection"))
-                return 502, True
+                return None, True
         resp = _Head(resp_raw)
         try:
             status = int(resp.first[1])
         except (IndexError, ValueError):
             b_writer.close()
             writer.write(_response(502, "Bad Gateway", "the revision answered a malformed response", close=True))
-            return 502, False
+            return None, False
         method = head.first[0]
         reusable = not resp.close
         try:
@@ -311,11 +318,12 @@ class Router:
             writer.write(_response(502, "Bad Gateway", "the revision closed the connection", close=True))
             return
         writer.write(resp_raw)
+        status: int | None
         try:
             status = int(resp_raw.split(b" ", 2)[1])
         except (IndexError, ValueError):
-            status = 502
-        if self.on_request is not None:
+            status = None  # a malformed answer: the router's 502 is not the instance's (not recorded)
+        if self.on_request is not None and status is not None:
             self.on_request(service, revision, status, (time.perf_counter() - start) * 1000.0)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:

@@ -31,7 +31,7 @@ from sandbox.monitoring import (
 )
 
 PROJECT = "demo-project"
-NOW = 1_700_000_000.0  # the injected clock starts here
+NOW = 1_700_000_040.0  # the injected clock starts here: a sample period boundary (a multiple of 60 s)
 SERVICE = "emergence"
 LOCATION = "europe-west1"
 
@@ -289,18 +289,18 @@ def test_one_point_per_alignment_period_newest_first(store: MetricStore, client:
 
 
 def test_container_gauges(store: MetricStore, client: Any) -> None:
-    for i, value in enumerate((0.20, 0.40, 0.90)):
+    for i, value in enumerate((0.20, 0.40, 0.90)):  # one 60 s sample period: one distribution of 3 samples
         store.record_gauge(
             MEMORY_UTILIZATIONS, service=SERVICE, revision="r", location=LOCATION, value=value, at=NOW - 50 + i
         )
-    for i, count in enumerate((1, 3, 2)):
+    for i, count in enumerate((1, 3, 2)):  # a GAUGE: one value per sample period, three periods
         store.record_gauge(
             INSTANCE_COUNT,
             service=SERVICE,
             revision="r",
             location=LOCATION,
             value=count,
-            at=NOW - 50 + i,
+            at=NOW - 170 + i * 60,
             metric_labels={"state": "active"},
         )
 
@@ -309,6 +309,19 @@ def test_container_gauges(store: MetricStore, client: Any) -> None:
     (instances,) = query(client, INSTANCE_COUNT, aggregation=agg("ALIGN_MAX"))
     assert instances.points[0].value.int64_value == 3
     assert instances.metric.labels["state"] == "active"
+    (raw,) = query(client, INSTANCE_COUNT)
+    assert [(p.interval.start_time.timestamp(), p.interval.end_time.timestamp(), p.value.int64_value) for p in raw.points] == [
+        (NOW, NOW, 2),
+        (NOW - 60, NOW - 60, 3),
+        (NOW - 120, NOW - 120, 1),
+    ]  # GAUGE points at the end of their sample period
+
+
+def test_a_sample_period_keeps_its_last_gauge_value(store: MetricStore, client: Any) -> None:
+    for i, count in enumerate((1, 3, 2)):
+        store.record_gauge(INSTANCE_COUNT, service=SERVICE, revision="r", location=LOCATION, value=count, at=NOW - 50 + i)
+    (raw,) = query(client, INSTANCE_COUNT)
+    assert [p.value.int64_value for p in raw.points] == [2]
 
 
 def test_paging_returns_every_series_once(store: MetricStore, client: Any) -> None:
@@ -321,15 +334,15 @@ def test_paging_returns_every_series_once(store: MetricStore, client: Any) -> No
 
 
 def test_a_long_series_continues_on_the_next_page(store: MetricStore, client: Any) -> None:
-    for i in range(25):
-        record(store, at=NOW - 100 + i)
+    for i in range(25):  # one request in each of 25 sample periods: 25 points
+        record(store, at=NOW - 60 * (25 - i) + 1)
 
-    pages = query(client, REQUEST_COUNT, page_size=10)
+    pages = query(client, REQUEST_COUNT, start=NOW - 1600, page_size=10)
 
     assert [len(s.points) for s in pages] == [10, 10, 5]
     assert {label(s, "revision_name") for s in pages} == {"emergence-00002-abc"}
     ends = [p.interval.end_time.timestamp() for s in pages for p in s.points]
-    assert ends == [NOW - 100 + i for i in reversed(range(25))]
+    assert ends == [NOW - 60 * (24 - i) for i in reversed(range(25))]
 
 
 # ----------------------------------------------------------------------------- visibility delay
@@ -338,17 +351,37 @@ def test_a_long_series_continues_on_the_next_page(store: MetricStore, client: An
 def test_visibility_delay_hides_then_shows_points(store: MetricStore, client: Any, clock: Clock) -> None:
     store.visibility_delay = 120.0
     for _ in range(5):
-        record(store, at=NOW - 10)
+        record(store, at=NOW - 10)  # the sample period ends at NOW: visible from NOW + 120
 
     def count() -> int:
         series = query(client, REQUEST_COUNT, end=NOW, aggregation=agg("ALIGN_DELTA", "REDUCE_SUM"))
         return sum(p.value.int64_value for s in series for p in s.points)
 
     assert count() == 0  # recorded, but not yet visible: "no data"
-    clock.now = NOW + 109.9
+    clock.now = NOW + 119.9
     assert count() == 0
-    clock.now = NOW + 110.0
+    clock.now = NOW + 120.0
     assert count() == 5
+
+
+def test_requests_are_sampled_into_60_s_points_visible_after_their_period(
+    store: MetricStore, client: Any, clock: Clock
+) -> None:
+    for at in (NOW + 1, NOW + 30, NOW + 59.9, NOW + 60, NOW + 61):
+        record(store, at=at)
+
+    def raw(end: float) -> list[tuple[float, float, int]]:
+        series = query(client, REQUEST_COUNT, start=NOW - 60, end=end)
+        return [(p.interval.start_time.timestamp(), p.interval.end_time.timestamp(), p.value.int64_value) for s in series for p in s.points]
+
+    clock.now = NOW + 59.9
+    assert raw(clock.now) == []  # the sample period [NOW, NOW + 60] is still open: nothing is written yet
+    clock.now = NOW + 60
+    assert raw(clock.now) == [(NOW, NOW + 60, 3)]  # one DELTA point per 60 s sample period
+    clock.now = NOW + 120
+    assert raw(clock.now) == [(NOW + 60, NOW + 120, 2), (NOW, NOW + 60, 3)]
+    (latency,) = query(client, REQUEST_LATENCIES, start=NOW - 60, end=NOW + 120)
+    assert [p.value.distribution_value.count for p in latency.points] == [2, 3]  # a distribution per period
 
 
 # ----------------------------------------------------------------------------- refusals
@@ -503,7 +536,59 @@ def test_create_time_series_refuses_cloud_run_metrics_and_out_of_order_points(cl
         client.create_time_series(
             name=f"projects/{PROJECT}", time_series=[custom_point(2.0, NOW - 20)], timeout=5, retry=bounded_retry()
         )
-    assert "in order" in info.value.message
+    assert info.value.message == (
+        "One or more TimeSeries could not be written: Points must be written in order. One or more of the points "
+        "specified had an older start time than the most recent point.: timeSeries[0]"
+    )
+
+
+def _write(client: Any, *series: monitoring_v3.TimeSeries) -> None:
+    client.create_time_series(name=f"projects/{PROJECT}", time_series=list(series), timeout=5, retry=bounded_retry())
+
+
+def _refused(client: Any, *series: monitoring_v3.TimeSeries) -> str:
+    with pytest.raises(exceptions.InvalidArgument) as info:
+        _write(client, *series)
+    return info.value.message
+
+
+def test_create_time_series_takes_one_point_per_series_every_5_seconds(client: Any) -> None:
+    _write(client, custom_point(1.0, NOW - 30))
+    message = _refused(client, custom_point(2.0, NOW - 26))  # 4 s after the previous point
+    assert message == (
+        "One or more TimeSeries could not be written: One or more points were written more frequently than "
+        "the maximum sampling period configured for the metric.: timeSeries[0]"
+    )
+    _write(client, custom_point(2.0, NOW - 25))  # 5 s after it: accepted
+    other = custom_point(3.0, NOW - 25)
+    other.metric.labels["check"] = "api"  # another series: its own sampling period
+    _write(client, other)
+
+
+def test_create_time_series_refuses_end_times_older_than_25_hours_or_5_minutes_ahead(client: Any) -> None:
+    message = _refused(client, custom_point(1.0, NOW - 25 * 3600 - 1))
+    assert "timeSeries[0].points[0].interval.end_time" in message
+    assert "Data points cannot be written more than 25h in the past." in message
+    _write(client, custom_point(1.0, NOW - 25 * 3600 + 1))
+    assert "more than 5m in the future" in _refused(client, custom_point(1.0, NOW + 301))
+
+
+def test_create_time_series_refuses_long_label_values_and_more_than_200_series(client: Any) -> None:
+    long = custom_point(1.0, NOW - 10)
+    long.metric.labels["check"] = "x" * 1025
+    message = _refused(client, long)
+    assert "could not be written" in message and "longer than 1024" in message and message.endswith("timeSeries[0]")
+    fits = custom_point(1.0, NOW - 10)
+    fits.metric.labels["check"] = "x" * 1024
+    _write(client, fits)
+
+    many = []
+    for i in range(201):
+        point = custom_point(1.0, NOW - 10)
+        point.metric.labels["check"] = f"c{i}"
+        many.append(point)
+    assert "at most 200 time series, found 201" in _refused(client, *many)
+    _write(client, *many[:200])
 
 
 # ----------------------------------------------------------------------------- concurrency
