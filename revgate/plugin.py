@@ -115,6 +115,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(argname, params)
 
 
+def _from_absent_section(item: pytest.Item) -> bool:
+    """A test parametrized by a checklist section that has no entries: pytest made it a skip
+    ("got empty parameter set"); an absent section is not a check, so it is dropped."""
+    return any(
+        mark.name == "skip" and str(mark.kwargs.get("reason", "")).startswith("got empty parameter set")
+        for mark in item.iter_markers()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
+    """No test at all for a check whose checklist section is absent or empty (not even a skip)."""
+    if not (collector.funcnamefilter(name) and callable(obj)):
+        return None
+    settings = collector.config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    import inspect
+
+    try:
+        argnames = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return None
+    for argname, (section, wanted) in PARAMETRIZED.items():
+        if argname in argnames and not any(wanted(e) for e in settings.checklist.entries(section)):
+            return []
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    items[:] = [item for item in items if not _from_absent_section(item)]
+
+
 def _scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
@@ -142,6 +176,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and settings_key in session.config.stash:
+        # no check at all (an empty checklist, a -k that matches nothing): a gate never exits 5
+        session.config.stash[_nothing_verified_key] = True
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
     if exitstatus == pytest.ExitCode.OK and reporter.stats.get("skipped") and not reporter.stats.get("passed"):
         # every check skipped: nothing was verified, and a gate must not pass silently
         session.config.stash[_nothing_verified_key] = True
@@ -158,7 +197,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if config.stash.get(_nothing_verified_key, False):
         terminalreporter.section("revgate: nothing verified", red=True)
-        terminalreporter.line("every check was skipped: the gate fails rather than pass without evidence")
+        if terminalreporter.stats.get("skipped"):
+            terminalreporter.line("every check was skipped: the gate fails rather than pass without evidence")
+        else:
+            terminalreporter.line("no check ran (the checklist, --sections or -k selected none): the gate fails rather than pass without evidence")
     advisory = config.stash.get(_advisory_failures_key, [])
     if advisory:
         terminalreporter.section("revgate: advisory failures (not gating)", yellow=True)

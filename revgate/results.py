@@ -82,6 +82,8 @@ class RunResults:
         ``NOT VERIFIED`` when every check was skipped; ``ERROR`` otherwise."""
         if self.gating_failures:
             return "FAIL"
+        if not self.checks and self.exitstatus in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            return "NOT VERIFIED"
         if self.checks and all(c.outcome == "skipped" for c in self.checks.values()):
             return "NOT VERIFIED"
         if not self.checks or self.exitstatus in (

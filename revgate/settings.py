@@ -182,6 +182,15 @@ def _fetch_id_token(audience: str) -> Secret:
     return Secret(token)
 
 
+def _default_checklist(config: pytest.Config) -> Path:
+    """Without --checklist: ``checklist.toml`` of the directory revgate runs from (what
+    ``revgate init`` writes) when there is one outside the suite, else the ini's (the shipped one)."""
+    here = config.invocation_params.dir / "checklist.toml"
+    if config.invocation_params.dir != config.rootpath and here.is_file():
+        return here
+    return config.rootpath / config.getini("revgate_checklist")
+
+
 def resolve_settings(config: pytest.Config) -> Settings:
     """Resolve every option once; raises ConfigError/ChecklistError with a one-line message."""
     env = os.environ
@@ -194,7 +203,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     url = check_url(url)
 
     checklist_opt = _first(config.getoption("checklist"), env.get("REVGATE_CHECKLIST"))
-    path = Path(checklist_opt) if checklist_opt else config.rootpath / config.getini("revgate_checklist")
+    path = Path(checklist_opt) if checklist_opt else _default_checklist(config)
     checklist, data = load_checklist(path)
 
     timeout_raw = _first(

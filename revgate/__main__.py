@@ -1,0 +1,7 @@
+"""``python -m revgate``: the ``revgate`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

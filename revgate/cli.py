@@ -1,0 +1,148 @@
+"""The ``revgate`` command: the installed suite, run from any directory.
+
+    revgate [run] --revision-url URL [--checklist=FILE] [any pytest option]
+    revgate init [--from-url URL] [--force]
+    revgate check FILE [FILE ...]
+    revgate --version
+
+``run`` (the default) is pytest underneath, with the suite's ini file and
+rootdir, so it never collects the current directory's tests, and it exits with
+pytest's codes as the suite sets them (0 pass, 1 fail or nothing verified,
+4 bad input). ``init`` writes a starter checklist; ``check`` validates
+checklists and lists every problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+__all__ = ["main"]
+
+USAGE = """\
+usage: revgate [run] --revision-url URL [--checklist=FILE] [pytest options]
+       revgate init [--from-url URL] [--force]
+       revgate check FILE [FILE ...]
+       revgate --version
+
+Post-deploy verification gate for a Cloud Run revision: the checklist's checks
+run against URL; with --service/--region/--project a gating failure shifts the
+traffic back to the previous revision.
+
+commands:
+  run     run the gate (the default): every pytest option works, and revgate's
+          own (revgate run --help lists them all under 'revgate')
+  init    write a commented starter checklist.toml here (--from-url probes a URL)
+  check   validate checklist files; every problem on its own line
+
+exit codes: 0 passed, 1 a gating check failed or nothing was verified,
+            4 bad input (one line says what), 2 interrupted or a bad command
+"""
+
+
+def _version() -> str:
+    try:
+        return version("revgate")
+    except PackageNotFoundError:  # pragma: no cover - a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def run(args: list[str]) -> int:
+    """The gate: pytest on the installed suite, from the current directory."""
+    import pytest
+
+    from .suite import suite_args
+
+    return int(pytest.main(suite_args(args, cwd=Path.cwd())))
+
+
+def check(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="revgate check",
+        description="Validate checklist files: every problem on its own line (file, entry, key, what was "
+        "expected). Exit 0 when every file is valid, 4 otherwise.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", type=Path, help="a checklist TOML file")
+    ns = parser.parse_args(argv)
+    from .checklist import load_checklist
+    from .errors import ChecklistError
+
+    code = 0
+    for path in ns.files:
+        try:
+            checklist, _ = load_checklist(path)
+        except ChecklistError as exc:
+            for line in exc.problems:
+                print(line, file=sys.stderr)
+            code = 4
+            continue
+        print(f"{path}: valid, {_describe(checklist)}")
+    return code
+
+
+def _describe(checklist: object) -> str:
+    from .plugin import PARAMETRIZED
+
+    counts = []
+    for section in dict.fromkeys(section for section, _ in PARAMETRIZED.values()):
+        n = len(checklist.entries(section))  # type: ignore[attr-defined]
+        if n:
+            counts.append(f"{n} {section.replace('_', ' ')}")
+    return ", ".join(counts) + " check(s)" if counts else "no checks (a run would verify nothing)"
+
+
+def init(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="revgate init",
+        description="Write a commented starter checklist.toml into the current directory. It refuses to "
+        "overwrite an existing one unless --force is given.",
+    )
+    parser.add_argument(
+        "--from-url",
+        metavar="URL",
+        help="probe this URL (health paths, '/', common API paths) and fill in what answers",
+    )
+    parser.add_argument("--output", default="checklist.toml", type=Path, metavar="FILE", help="default: checklist.toml")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    ns = parser.parse_args(argv)
+    from .errors import RevgateError
+    from .starter import starter_checklist
+
+    if ns.output.exists() and not ns.force:
+        print(f"revgate init: {ns.output} already exists; edit it, or give --force to replace it", file=sys.stderr)
+        return 4
+    try:
+        text, found = starter_checklist(from_url=ns.from_url)
+    except RevgateError as exc:
+        print(f"revgate init: {exc}", file=sys.stderr)
+        return 4
+    ns.output.write_text(text)
+    print(f"wrote {ns.output}" + (f": {found}" if found else ""))
+    print(f"next: revgate check {ns.output}, then revgate --revision-url URL --checklist={ns.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0
+    if argv and argv[0] == "--version":
+        print(f"revgate {_version()}")
+        return 0
+    if argv and argv[0] == "init":
+        return init(argv[1:])
+    if argv and argv[0] == "check":
+        return check(argv[1:])
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    if not argv:
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    return run(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

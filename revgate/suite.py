@@ -1,0 +1,45 @@
+"""Where the revgate suite lives, and how a run is pointed at it.
+
+The suite is the gate's own pytest tree: ``conftest.py``, ``pytest.ini``, the
+default ``checklist.toml`` and the test folders. An installed revgate carries it
+as ``revgate/suite/`` (the wheel's build puts it there); a checkout of revgate
+is the suite itself (its root holds the same files).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["SECTIONS", "suite_args", "suite_dir"]
+
+SECTIONS = {"smoke": "tests_smoke", "metrics": "tests_metrics", "frontend": "tests_frontend"}
+"""Section name (``--sections``) -> the suite's test folder."""
+
+
+def suite_dir() -> Path:
+    """The folder holding the suite's ``pytest.ini`` and ``conftest.py``."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "suite", package.parent):
+        if (candidate / "pytest.ini").is_file() and (candidate / "conftest.py").is_file():
+            return candidate
+    raise RuntimeError(f"revgate's suite is missing from {package}: reinstall revgate")  # a broken install
+
+
+def suite_args(args: list[str], *, cwd: Path) -> list[str]:
+    """pytest arguments that run the installed suite with the user's ``args``, from ``cwd``.
+
+    The ini file and rootdir are the suite's, so pytest never collects the tests
+    of ``cwd``; the suite's folders are the test paths; pytest's cache stays in
+    ``cwd``, not in the installed package.
+    """
+    suite = suite_dir()
+    return [
+        "-c",
+        str(suite / "pytest.ini"),
+        "--rootdir",
+        str(suite),
+        "-o",
+        f"cache_dir={cwd / '.pytest_cache'}",
+        *args,
+        *(str(suite / folder) for folder in SECTIONS.values()),
+    ]
