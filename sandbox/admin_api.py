@@ -4,18 +4,27 @@ Served over the real proto messages, so the real ``google-cloud-run`` clients
 talk to it unchanged:
 
 - ``google.cloud.run.v2.Services``: GetService, ListServices, UpdateService
-  (traffic only; answers a ``google.longrunning.Operation`` whose ``metadata``
-  and, once done, ``response`` pack the ``Service``);
-- ``google.cloud.run.v2.Revisions``: GetRevision, ListRevisions (newest first);
+  (the fields ``update_mask`` names, every field when it is empty: ``traffic``
+  and ``template``; answers a ``google.longrunning.Operation`` whose
+  ``metadata`` and, once done, ``response`` pack the ``Service``; a failed
+  reconcile ends the operation with an error and the service's
+  ``terminal_condition`` FAILED);
+- ``google.cloud.run.v2.Revisions``: GetRevision, ListRevisions (paged by
+  ``page_size``, in an order that is not the creation order: callers sort);
 - ``google.longrunning.Operations``: GetOperation.
 
 Status codes as Cloud Run: NOT_FOUND (unknown project, location, service,
-revision, operation), ABORTED (stale etag), INVALID_ARGUMENT (bad traffic).
+revision, operation), ABORTED or FAILED_PRECONDITION (stale etag, as the
+daemon's ``--etag-mode`` says; ``NONE`` checks no etag), ALREADY_EXISTS (a
+template that names an existing revision with another configuration),
+INVALID_ARGUMENT (bad traffic, tag, update_mask path).
 Every call is counted and may fail with an injected fault (:mod:`sandbox.calls`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +32,11 @@ import grpc
 from google.cloud import run_v2
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
+from google.rpc import status_pb2
 
 from sandbox.calls import CallLog
-from sandbox.convert import from_traffic_targets, to_revision, to_service
-from sandbox.core import EtagMismatch, NotFound, Operation, SandboxCore
+from sandbox.convert import from_traffic_targets, template_config, to_revision, to_service
+from sandbox.core import AlreadyExists, EtagMismatch, NotFound, Operation, SandboxCore, Unimplemented
 from sandbox.traffic import TrafficError
 
 __all__ = ["admin_handlers"]
@@ -77,9 +87,33 @@ def _operation(core: SandboxCore, op: Operation) -> operations_pb2.Operation:
     with core.lock:
         service = to_service(core.state, op.snapshot)
     message = operations_pb2.Operation(name=op.name, done=op.done, metadata=_pack(service))
-    if op.done:
+    if op.done and op.error:
+        message.error.CopyFrom(status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=op.error))
+    elif op.done:
         message.response.CopyFrom(_pack(service))
     return message
+
+
+_SERVICE_FIELDS = frozenset(run_v2.Service.pb().DESCRIPTOR.fields_by_name)
+DEFAULT_PAGE_SIZE = 100
+
+
+def _mask_fields(paths: list[str]) -> set[str] | None:
+    """The top-level Service fields an ``update_mask`` names (camelCase accepted); None: every field."""
+    if not paths:
+        return None
+    fields = set()
+    for path in paths:
+        top = re.sub(r"(?<!^)([A-Z])", r"_\1", path.split(".", 1)[0]).lower()
+        if top not in _SERVICE_FIELDS:
+            raise ValueError(f"update_mask path {path!r} is not a field of Service")
+        fields.add(top)
+    return fields
+
+
+def _list_order(name: str) -> str:
+    """ListRevisions order: by a hash of the name, neither creation order nor its reverse."""
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHandler]:
@@ -97,13 +131,17 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             fault = calls.record(method, validate_only=validate_only(request))
             if fault is not None:
-                context.abort(fault, f"injected fault: {method} answers {fault.name}")
+                context.abort(fault, calls.message_of(method, fault))
             try:
                 return fn(request)
             except NotFound as exc:
                 error: tuple[grpc.StatusCode, str] = (grpc.StatusCode.NOT_FOUND, str(exc))
             except EtagMismatch as exc:
-                error = (grpc.StatusCode.ABORTED, str(exc))
+                error = (grpc.StatusCode[exc.code], str(exc))
+            except AlreadyExists as exc:
+                error = (grpc.StatusCode.ALREADY_EXISTS, str(exc))
+            except Unimplemented as exc:
+                error = (grpc.StatusCode.UNIMPLEMENTED, str(exc))
             except (TrafficError, ValueError) as exc:
                 error = (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             context.abort(*error)
@@ -124,9 +162,15 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
 
     def update_service(request: run_v2.UpdateServiceRequest) -> operations_pb2.Operation:
         service = names.service(request.service.name)
-        traffic = from_traffic_targets(list(request.service.traffic))
-        _, op = core.update_traffic(
-            service, traffic, etag=request.service.etag, validate_only=request.validate_only
+        fields = _mask_fields(list(request.update_mask.paths))
+        traffic = from_traffic_targets(list(request.service.traffic)) if fields is None or "traffic" in fields else None
+        template = None
+        sent = request.service.template
+        # without a mask, an empty template counts as not sent (the sandbox's leniency, see the fidelity doc)
+        if (fields is None and (sent.containers or sent.revision)) or (fields is not None and "template" in fields):
+            template = (sent.revision.rsplit("/", 1)[-1], template_config(sent))
+        _, op = core.update_service(
+            service, traffic=traffic, template=template, etag=request.service.etag, validate_only=request.validate_only
         )
         return _operation(core, op)
 
@@ -140,9 +184,16 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
     def list_revisions(request: run_v2.ListRevisionsRequest) -> run_v2.ListRevisionsResponse:
         service = names.service(request.parent)
         core.service(service)
+        size = request.page_size if request.page_size > 0 else DEFAULT_PAGE_SIZE
+        try:
+            start = int(request.page_token or 0)
+        except ValueError:
+            raise ValueError(f"page_token {request.page_token!r} was not returned by ListRevisions") from None
         with core.lock:
-            revisions = [to_revision(core.state, r) for r in reversed(core.state.revisions_of(service))]
-        return run_v2.ListRevisionsResponse(revisions=revisions)
+            ordered = sorted(core.state.revisions_of(service), key=lambda r: _list_order(r.name))
+            revisions = [to_revision(core.state, r) for r in ordered[start : start + size]]
+        token = str(start + size) if start + size < len(ordered) else ""
+        return run_v2.ListRevisionsResponse(revisions=revisions, next_page_token=token)
 
     def get_operation(request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
         return _operation(core, core.operation(request.name))

@@ -30,6 +30,7 @@ class CallLog:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._faults: dict[str, tuple[grpc.StatusCode, int]] = {}
+        self._messages: dict[str, str] = {}
 
     def record(self, method: str, *, validate_only: bool = False) -> grpc.StatusCode | None:
         """Count a call; the status code to fail it with, if a fault is injected for ``method``."""
@@ -47,18 +48,29 @@ class CallLog:
                     self._faults[method] = (code, times - 1)
             return code
 
-    def inject(self, method: str, code: str, times: int) -> None:
-        """Fail the next ``times`` calls of ``method`` with ``code`` (``-1``: always; ``0``: clear)."""
+    def inject(self, method: str, code: str, times: int, message: str = "") -> None:
+        """Fail the next ``times`` calls of ``method`` with ``code`` (``-1``: always; ``0``: clear).
+
+        ``message``: the error message to answer (e.g. Cloud Run's own words); default ``injected fault: ...``.
+        """
         status = parse_code(code)
         with self._lock:
             if times == 0:
                 self._faults.pop(method, None)
+                self._messages.pop(method, None)
             else:
                 self._faults[method] = (status, times)
+                self._messages[method] = message
+
+    def message_of(self, method: str, code: grpc.StatusCode) -> str:
+        """The message an injected fault answers with."""
+        with self._lock:
+            return self._messages.get(method) or f"injected fault: {method} answers {code.name}"
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._messages.clear()
             self._counts.clear()
 
     def counts(self) -> dict[str, int]:

@@ -73,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=None, help="Seed of the router's random traffic split.")
     up.add_argument("--metrics-delay", type=_seconds, default=0.0, help="Seconds before a metric point is visible.")
     up.add_argument("--operation-delay", type=_seconds, default=0.0, help="Seconds before an UpdateService operation is done.")
-    up.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds a deploy waits for /health (default 30).")
+    up.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds a deploy waits for its startup probe (default 30).")
+    up.add_argument(
+        "--etag-mode",
+        type=str.upper,
+        choices=["ABORTED", "FAILED_PRECONDITION", "NONE"],
+        default=None,
+        help="How UpdateService answers a stale etag (default ABORTED; NONE: not checked).",
+    )
 
     deploy = sub.add_parser("deploy", help="Deploy a new revision of SERVICE (creating the service).")
     deploy.add_argument("service", metavar="SERVICE")
@@ -81,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--no-traffic", action="store_true", help="Leave the traffic split unchanged.")
     deploy.add_argument("--faults", type=_faults, default=[], help="Comma-separated faults of the sample service.")
     deploy.add_argument("--not-ready", action="store_true", help="Create the revision failed (Ready=False), no process.")
-    deploy.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds to wait for /health.")
+    deploy.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds to wait for the startup probe.")
+    deploy.add_argument(
+        "--startup-probe",
+        choices=["tcp", "http"],
+        default="tcp",
+        help="tcp (Cloud Run's default: Ready once the port accepts connections) or http (GET /health answers 200).",
+    )
 
     traffic = sub.add_parser("update-traffic", help="Change the traffic split of SERVICE.")
     traffic.add_argument("service", metavar="SERVICE")
@@ -171,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_delay=args.metrics_delay,
             operation_delay=args.operation_delay,
             ready_timeout=args.ready_timeout,
+            etag_mode=args.etag_mode,
         )
         client = ControlClient(str(info["api_endpoint"]))
         _print_up(info, client.call("Status"))
@@ -192,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
                 "faults": args.faults,
                 "not_ready": args.not_ready,
                 "ready_timeout": args.ready_timeout,
+                "startup_probe": args.startup_probe,
             },
             timeout=(args.ready_timeout or 30.0) + 30.0,
         )

@@ -101,6 +101,7 @@ class Sandbox:
         metrics_delay: float = 0.0,
         operation_delay: float = 0.0,
         ready_timeout: float | None = None,
+        etag_mode: str | None = None,
     ) -> Sandbox:
         info = lifecycle.start(
             Path(home),
@@ -110,6 +111,7 @@ class Sandbox:
             metrics_delay=metrics_delay,
             operation_delay=operation_delay,
             ready_timeout=ready_timeout,
+            etag_mode=etag_mode,
         )
         return cls(Path(home), info)
 
@@ -142,8 +144,13 @@ class Sandbox:
         faults: tuple[str, ...] | list[str] = (),
         not_ready: bool = False,
         ready_timeout: float | None = None,
+        startup_probe: str = "tcp",
     ) -> str:
-        """Deploy a new revision; its name. Raises :class:`SandboxError` if a fault-free revision is not Ready."""
+        """Deploy a new revision; its name. Raises :class:`SandboxError` if a fault-free revision is not Ready.
+
+        ``startup_probe``: ``tcp`` (Cloud Run's default: Ready once the port
+        accepts connections) or ``http`` (Ready once ``GET /health`` answers 200).
+        """
         result = self.control.call(
             "Deploy",
             {
@@ -153,6 +160,7 @@ class Sandbox:
                 "faults": list(faults),
                 "not_ready": not_ready,
                 "ready_timeout": ready_timeout,
+                "startup_probe": startup_probe,
             },
         )
         if not result["ready"] and not (faults or not_ready):
@@ -217,9 +225,21 @@ class Sandbox:
 
     # -- faults and counts --------------------------------------------------------------
 
-    def inject(self, method: str, code: str, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` fail with ``code`` (``-1``: always, ``0``: clear)."""
-        self.control.call("Inject", {"method": method, "code": code, "times": times})
+    def inject(self, method: str, code: str, times: int = 1, message: str = "") -> None:
+        """The next ``times`` calls of ``method`` fail with ``code`` (``-1``: always, ``0``: clear), saying ``message``."""
+        self.control.call("Inject", {"method": method, "code": code, "times": times, "message": message})
+
+    def set_etag_mode(self, mode: str) -> None:
+        """How a stale etag is answered: ``ABORTED`` (default), ``FAILED_PRECONDITION`` or ``NONE`` (not checked)."""
+        self.control.call("SetEtagMode", {"mode": mode})
+
+    def fail_next_reconcile(self, message: str) -> None:
+        """The next UpdateService operation fails: terminal_condition FAILED with ``message``, traffic unchanged."""
+        self.control.call("FailReconcile", {"message": message})
+
+    def service_urls(self, service: str) -> list[str]:
+        """``service.urls``: the loopback URL, then the hash-style and deterministic-style URLs."""
+        return [str(u) for u in self._service(service)["urls"]]
 
     def set_operation_delay(self, seconds: float) -> None:
         self.control.call("SetOperationDelay", {"seconds": seconds})

@@ -9,10 +9,14 @@ method             request                                          response
 Ping               ``{}``                                           ``{"pid": ...}``
 Status             ``{"service": S?}``                              see :func:`status`
 Deploy             ``{"service", "tag"?, "no_traffic"?, "faults"?,  ``{"revision", "ready",
-                   "not_ready"?, "ready_timeout"?}``                "message"}``
+                   "not_ready"?, "ready_timeout"?,                  "message"}``
+                   "startup_probe"? tcp|http}``
 UpdateTraffic      ``{"service", "to_revisions"? {R: P},            ``{"traffic": [...]}``
                    "to_latest"?, "to_tags"? {T: P}}``
-Inject             ``{"method", "code", "times"}``                  ``{}``
+Inject             ``{"method", "code", "times", "message"?}``      ``{}``
+SetEtagMode        ``{"mode"}``: ABORTED, FAILED_PRECONDITION, NONE  ``{}``
+FailReconcile      ``{"message"}``: the next UpdateService           ``{}``
+                   operation fails to reconcile
 SetOperationDelay  ``{"seconds"}``                                  ``{}``
 SetMetricsDelay    ``{"seconds"}``                                  ``{}``
 Calls              ``{}``                                           ``{"counts": {method: n}}``
@@ -36,8 +40,8 @@ from typing import Any
 import grpc
 
 from sandbox.calls import CallLog
-from sandbox.convert import service_uri
-from sandbox.core import EtagMismatch, NotFound, SandboxCore
+from sandbox.convert import service_uri, service_urls
+from sandbox.core import ETAG_MODES, EtagMismatch, NotFound, SandboxCore
 from sandbox.traffic import TrafficError, traffic_to_latest, traffic_to_revisions, traffic_to_tags
 
 __all__ = ["CONTROL_SERVICE", "control_handler", "status"]
@@ -69,12 +73,14 @@ def status(core: SandboxCore, service: str | None = None) -> dict[str, Any]:
                         "port": rev.port,
                         "pid": proc.pid if proc is not None and proc.alive() else None,
                         "create_time": rev.create_time,
+                        "startup_probe": rev.startup_probe,
                     }
                 )
             services.append(
                 {
                     "name": name,
                     "uri": service_uri(svc.port),
+                    "urls": service_urls(st, svc),
                     "etag": svc.etag,
                     "reconciling": svc.reconciling,
                     "latest_ready_revision": svc.latest_ready_revision,
@@ -91,6 +97,7 @@ def status(core: SandboxCore, service: str | None = None) -> dict[str, Any]:
             "api_endpoint": f"127.0.0.1:{st.api_port}",
             "monitoring_endpoint": f"127.0.0.1:{st.monitoring_port}",
             "operation_delay": core.operation_delay,
+            "etag_mode": core.etag_mode,
             "services": services,
         }
 
@@ -112,6 +119,7 @@ def control_handler(
             faults=[str(f) for f in req.get("faults") or []],
             not_ready=bool(req.get("not_ready")),
             ready_timeout=req.get("ready_timeout"),
+            startup_probe=str(req.get("startup_probe") or "tcp"),
         )
         return asdict(result)
 
@@ -133,7 +141,18 @@ def control_handler(
         return {"traffic": [asdict(e) for e in core.service(service).traffic_status]}
 
     def inject(req: dict[str, Any]) -> dict[str, Any]:
-        calls.inject(str(req["method"]), str(req["code"]), int(req.get("times", 1)))
+        calls.inject(str(req["method"]), str(req["code"]), int(req.get("times", 1)), str(req.get("message") or ""))
+        return {}
+
+    def set_etag_mode(req: dict[str, Any]) -> dict[str, Any]:
+        mode = str(req["mode"]).upper()
+        if mode not in ETAG_MODES:
+            raise ValueError(f"etag mode {mode!r} is not one of {', '.join(ETAG_MODES)}")
+        core.etag_mode = mode
+        return {}
+
+    def fail_reconcile(req: dict[str, Any]) -> dict[str, Any]:
+        core.fail_next_reconcile = str(req.get("message") or "the traffic could not be applied")
         return {}
 
     def set_operation_delay(req: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +177,8 @@ def control_handler(
         "Deploy": deploy,
         "UpdateTraffic": update_traffic,
         "Inject": inject,
+        "SetEtagMode": set_etag_mode,
+        "FailReconcile": fail_reconcile,
         "SetOperationDelay": set_operation_delay,
         "SetMetricsDelay": set_metrics,
         "Calls": lambda req: {"counts": calls.counts()},

@@ -14,6 +14,7 @@ from google.cloud import run_v2
 
 from sandbox.ports import HOST
 from sandbox.state import LATEST, REVISION, RevisionState, SandboxState, ServiceState, TrafficEntry
+from sandbox.urls import styled_hosts
 
 __all__ = [
     "service_name",
@@ -22,7 +23,12 @@ __all__ = [
     "to_service",
     "to_revision",
     "from_traffic_targets",
+    "template_config",
+    "service_urls",
 ]
+
+FAULTS_ENV = "SANDBOX_FAULTS"
+"""The container environment variable that carries a revision's faults in its template."""
 
 _TYPE = run_v2.TrafficTargetAllocationType
 _STATE = run_v2.Condition.State
@@ -48,11 +54,54 @@ def _type(entry: TrafficEntry) -> _TYPE:
     return _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST if entry.type == LATEST else _TYPE.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
 
 
+def service_urls(state: SandboxState, svc: ServiceState) -> list[str]:
+    """``service.urls``: the loopback URL, then both Cloud Run styles on the same port (:mod:`sandbox.urls`)."""
+    return [service_uri(svc.port), *(f"http://{host}:{svc.port}" for host in styled_hosts(state.project, state.region, svc.name))]
+
+
+def _container(rev: RevisionState | None) -> run_v2.Container:
+    faults = list(rev.faults) if rev is not None else []
+    probe = rev.startup_probe if rev is not None else "tcp"
+    if probe == "http":
+        startup = run_v2.Probe(http_get=run_v2.HTTPGetAction(path="/health", port=8080), period_seconds=10, failure_threshold=3)
+    else:  # the default TCP startup probe, as Cloud Run fills it in
+        startup = run_v2.Probe(
+            tcp_socket=run_v2.TCPSocketAction(port=8080), timeout_seconds=240, period_seconds=240, failure_threshold=1
+        )
+    return run_v2.Container(
+        image="sandbox/app",
+        env=[run_v2.EnvVar(name=FAULTS_ENV, value=",".join(faults))] if faults else [],
+        ports=[run_v2.ContainerPort(container_port=8080)],
+        startup_probe=startup,
+    )
+
+
+def template_config(template: run_v2.RevisionTemplate) -> tuple[str, tuple[str, ...], str]:
+    """``(image, faults, startup probe)`` of a requested template: what the sandbox compares with a revision's."""
+    if not template.containers:
+        return ("", (), "tcp")
+    container = template.containers[0]
+    faults: tuple[str, ...] = ()
+    for env in container.env:
+        if env.name == FAULTS_ENV:
+            faults = tuple(f for f in env.value.split(",") if f)
+    probe = "http" if container.startup_probe.http_get.path else "tcp"
+    return (container.image, faults, probe)
+
+
 def _ready_condition(state: SandboxState, svc: ServiceState) -> run_v2.Condition:
     latest = state.revisions.get(svc.latest_created_revision)
     when = _ts(svc.update_time)
     if svc.reconciling:
         return run_v2.Condition(type_="Ready", state=_STATE.CONDITION_RECONCILING, last_transition_time=when)
+    if svc.failure:
+        return run_v2.Condition(
+            type_="Ready",
+            state=_STATE.CONDITION_FAILED,
+            reason=run_v2.Condition.CommonReason.UNKNOWN,
+            message=svc.failure,
+            last_transition_time=when,
+        )
     if latest is not None and not latest.ready:
         return run_v2.Condition(
             type_="Ready",
@@ -85,7 +134,10 @@ def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
         last_modifier="sandbox@local",
         ingress=run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL,
         launch_stage="GA",
-        template=run_v2.RevisionTemplate(containers=[run_v2.Container(image="sandbox/app")]),
+        template=run_v2.RevisionTemplate(
+            revision=svc.template_revision,
+            containers=[_container(state.revisions.get(svc.template_revision))],
+        ),
         traffic=[
             run_v2.TrafficTarget(
                 type_=_type(e), revision=e.revision if e.type == REVISION else "", percent=e.percent, tag=e.tag
@@ -94,7 +146,7 @@ def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
         ],
         traffic_statuses=statuses,
         uri=uri,
-        urls=[uri],
+        urls=service_urls(state, svc),
         latest_ready_revision=revision_name(state, svc.name, svc.latest_ready_revision) if svc.latest_ready_revision else "",
         latest_created_revision=(
             revision_name(state, svc.name, svc.latest_created_revision) if svc.latest_created_revision else ""
@@ -133,7 +185,7 @@ def to_revision(state: SandboxState, rev: RevisionState) -> run_v2.Revision:
         update_time=_ts(rev.create_time),
         service=rev.service,
         annotations=annotations,
-        containers=[run_v2.Container(image="sandbox/app")],
+        containers=[_container(rev)],
         max_instance_request_concurrency=80,
         conditions=[ready],
         reconciling=False,

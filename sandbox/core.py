@@ -23,17 +23,31 @@ from pathlib import Path
 from sandbox.ports import pick_port
 from sandbox.processes import ProcessManager
 from sandbox.routes import Backend, RoutingTable, ServiceRoute, TagRoute
+from sandbox.urls import TAG_SEPARATOR, styled_hosts
 from sandbox.state import LATEST, RevisionState, SandboxState, ServiceState, TrafficEntry, save_state
 from sandbox.traffic import (
     TrafficError,
     resolve_traffic,
     split,
     traffic_after_deploy,
+    validate_service_name,
     validate_tag,
     validate_traffic,
 )
 
-__all__ = ["NotFound", "EtagMismatch", "Operation", "SandboxCore", "DeployResult"]
+__all__ = [
+    "ETAG_MODES",
+    "AlreadyExists",
+    "DeployResult",
+    "EtagMismatch",
+    "NotFound",
+    "Operation",
+    "SandboxCore",
+    "Unimplemented",
+]
+
+ETAG_MODES = ("ABORTED", "FAILED_PRECONDITION", "NONE")
+"""How a stale etag is answered: ABORTED (AIP-154), FAILED_PRECONDITION (older Google APIs), or not checked."""
 
 log = logging.getLogger("sandbox.core")
 
@@ -43,7 +57,19 @@ class NotFound(LookupError):
 
 
 class EtagMismatch(RuntimeError):
-    """The request's etag is not the service's current one (ABORTED)."""
+    """The request's etag is not the service's current one (``code``: ABORTED or FAILED_PRECONDITION)."""
+
+    def __init__(self, message: str, *, code: str = "ABORTED") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AlreadyExists(RuntimeError):
+    """A template names an existing revision with another configuration (ALREADY_EXISTS)."""
+
+
+class Unimplemented(RuntimeError):
+    """Something Cloud Run does that the sandbox does not (UNIMPLEMENTED)."""
 
 
 @dataclass
@@ -55,6 +81,8 @@ class Operation:
     done_at: float
     snapshot: ServiceState
     done: bool = False
+    error: str = ""
+    """The failed reconcile's message (the operation is done with an error), or ''."""
 
 
 @dataclass
@@ -85,6 +113,9 @@ class SandboxCore:
         self.processes = processes
         self.operation_delay = operation_delay
         self.ready_timeout = ready_timeout
+        self.etag_mode = "ABORTED"
+        self.fail_next_reconcile = ""
+        """When set, the next UpdateService operation fails to reconcile with this message."""
         self.lock = threading.RLock()
         self.operations: dict[str, Operation] = {}
         self._publish: Callable[[RoutingTable], None] = lambda table: None
@@ -112,6 +143,7 @@ class SandboxCore:
     def routing_table(self) -> RoutingTable:
         with self.lock:
             routes: dict[int, ServiceRoute | TagRoute] = {}
+            hosts: dict[str, ServiceRoute | TagRoute] = {}
             for svc in self.state.services.values():
                 backends, cumulative, total = [], [], 0
                 for revision, percent in split(svc.traffic_status):
@@ -124,7 +156,11 @@ class SandboxCore:
                     rev = tagged.get(tag)
                     backend = Backend(rev, self.processes.port_of(rev)) if rev else None
                     routes[port] = TagRoute(svc.name, tag, backend)
-            return RoutingTable(routes)
+                for host in styled_hosts(self.state.project, self.state.region, svc.name):
+                    hosts[host] = routes[svc.port]
+                    for tag, rev in tagged.items():
+                        hosts[f"{tag}{TAG_SEPARATOR}{host}"] = TagRoute(svc.name, tag, Backend(rev, self.processes.port_of(rev)))
+            return RoutingTable(routes, hosts)
 
     def publish(self) -> None:
         """Bind any new router port, then swap in the new routing table."""
@@ -171,11 +207,20 @@ class SandboxCore:
         faults: list[str] | None = None,
         not_ready: bool = False,
         ready_timeout: float | None = None,
+        startup_probe: str = "tcp",
     ) -> DeployResult:
-        """Create ``SERVICE-0000N``, start its process, wait for /health, then route like gcloud."""
+        """Create ``SERVICE-0000N``, start its process, run its startup probe, then route like gcloud.
+
+        ``startup_probe``: ``tcp`` (Cloud Run's default: Ready once the port
+        accepts a connection, whatever /health answers) or ``http`` (Ready once
+        ``GET /health`` answers 200).
+        """
         faults = list(faults or [])
+        if startup_probe not in ("tcp", "http"):
+            raise TrafficError(f"startup probe {startup_probe!r} is not tcp or http")
+        validate_service_name(service)
         if tag:
-            validate_tag(tag)
+            validate_tag(tag, service=service)
         with self.lock:
             svc = self.state.services.get(service)
             if svc is None:
@@ -195,11 +240,12 @@ class SandboxCore:
             name = f"{service}-{number:05d}"
             rev = RevisionState(
                 name=name, service=service, number=number, create_time=time.time(), faults=faults,
-                reason="Pending", message="waiting for the container to answer on /health",
-                forced_not_ready=not_ready,
+                reason="Pending", message=f"waiting for the {startup_probe.upper()} startup probe",
+                forced_not_ready=not_ready, startup_probe=startup_probe,
             )
             self.state.revisions[name] = rev
             svc.latest_created_revision = name
+            svc.template_revision = name
             svc.etag = new_etag()
             svc.generation += 1
             svc.update_time = time.time()
@@ -213,7 +259,7 @@ class SandboxCore:
             with self.lock:
                 rev.port = proc.port
             ready, message = self.processes.wait_ready(
-                name, timeout=self.ready_timeout if ready_timeout is None else ready_timeout
+                name, timeout=self.ready_timeout if ready_timeout is None else ready_timeout, probe=startup_probe
             )
             if ready:
                 self.on_startup(service, name, (time.monotonic() - started) * 1000.0)
@@ -233,6 +279,7 @@ class SandboxCore:
             ) or [TrafficEntry(type=LATEST, percent=100)]
             svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
             svc.reconciling = False
+            svc.failure = ""
             svc.etag = new_etag()
             svc.generation += 1
             svc.update_time = time.time()
@@ -247,31 +294,61 @@ class SandboxCore:
         self, service: str, traffic: list[TrafficEntry], *, etag: str = "", validate_only: bool = False
     ) -> tuple[ServiceState, Operation]:
         """Validate and apply a traffic change; returns the service as answered and its operation."""
+        return self.update_service(service, traffic=traffic, etag=etag, validate_only=validate_only)
+
+    def update_service(
+        self,
+        service: str,
+        *,
+        traffic: list[TrafficEntry] | None = None,
+        template: tuple[str, tuple[str, tuple[str, ...], str]] | None = None,
+        etag: str = "",
+        validate_only: bool = False,
+    ) -> tuple[ServiceState, Operation]:
+        """``UpdateService`` on the fields its mask names: ``traffic`` and/or ``template``.
+
+        ``template`` is ``(revision named, (image, faults, startup probe))``: an
+        existing revision with the same configuration is kept (no new revision);
+        one with another configuration is ALREADY_EXISTS; a configuration that
+        would need a new revision is not modelled (UNIMPLEMENTED). The etag is
+        checked first, as :attr:`etag_mode` says.
+        """
         with self.lock:
             svc = self.state.services.get(service)
             if svc is None:
                 raise NotFound(f"service {service!r} not found")
-            if etag and etag != svc.etag:
+            if etag and etag != svc.etag and self.etag_mode != "NONE":
                 raise EtagMismatch(
                     f"etag {etag} does not match the current etag {svc.etag} of service {service!r}: "
-                    "re-read the service and retry"
+                    "re-read the service and retry",
+                    code=self.etag_mode,
                 )
             revisions = {r.name: r for r in self.state.revisions_of(service)}
-            validate_traffic(traffic, revisions, service=service)
+            template_revision = svc.template_revision
+            if template is not None:
+                template_revision = self._check_template(svc, revisions, *template)
+            if traffic is not None:
+                validate_traffic(traffic, revisions, service=service)
             op_name = f"projects/{self.state.project}/locations/{self.state.region}/operations/{uuid.uuid4()}"
             if validate_only:
                 answer = copy.deepcopy(svc)
-                answer.traffic = [copy.copy(e) for e in traffic]
+                if traffic is not None:
+                    answer.traffic = [copy.copy(e) for e in traffic]
+                answer.template_revision = template_revision
                 op = Operation(op_name, service, time.monotonic(), answer, done=True)
                 self.operations[op_name] = op
                 return answer, op
-            svc.traffic = [copy.copy(e) for e in traffic]
+            if traffic is not None:
+                svc.traffic = [copy.copy(e) for e in traffic]
+            svc.template_revision = template_revision
             svc.etag = new_etag()
             svc.generation += 1
             svc.update_time = time.time()
             self._ensure_tag_ports(svc)
             delay = self.operation_delay
             op = Operation(op_name, service, time.monotonic() + delay, copy.deepcopy(svc))
+            if self.fail_next_reconcile:
+                op.error, self.fail_next_reconcile = self.fail_next_reconcile, ""
             self.operations[op_name] = op
             if delay > 0:
                 svc.reconciling = True
@@ -283,6 +360,27 @@ class SandboxCore:
             else:
                 self._complete_locked(op)
             return copy.deepcopy(op.snapshot), op
+
+    def _check_template(
+        self,
+        svc: ServiceState,
+        revisions: dict[str, RevisionState],
+        named: str,
+        config: tuple[str, tuple[str, ...], str],
+    ) -> str:
+        """The revision the service's template describes after this update; raises for what Cloud Run refuses."""
+        if named:
+            rev = revisions.get(named)
+            if rev is not None:
+                if revision_config(rev) != config:
+                    raise AlreadyExists(f"Revision named '{named}' with different configuration already exists.")
+                return named
+        current = revisions.get(svc.template_revision)
+        if current is not None and revision_config(current) == config:
+            return svc.template_revision
+        raise Unimplemented(
+            "this template would create a new revision: the sandbox creates revisions only through its deploy command"
+        )
 
     def operation(self, name: str) -> Operation:
         with self.lock:
@@ -301,7 +399,11 @@ class SandboxCore:
 
     def _complete_locked(self, op: Operation) -> None:
         svc = self.state.services[op.service]
-        svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
+        if op.error:
+            svc.failure = op.error  # the traffic in force stays as it was
+        else:
+            svc.failure = ""
+            svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
         svc.reconciling = any(not o.done and o is not op and o.service == op.service for o in self.operations.values())
         op.done = True
         op.snapshot = copy.deepcopy(svc)
@@ -323,7 +425,10 @@ class SandboxCore:
         ready = [r.name for r in revisions if r.ready]
         if ready:
             with ThreadPoolExecutor(max_workers=min(8, len(ready))) as pool:
-                results = dict(zip(ready, pool.map(lambda n: self.processes.wait_ready(n, timeout=timeout), ready)))
+                probes = {r.name: r.startup_probe for r in revisions}
+                results = dict(
+                    zip(ready, pool.map(lambda n: self.processes.wait_ready(n, timeout=timeout, probe=probes[n]), ready))
+                )
             for name, (ok, why) in results.items():
                 if not ok:
                     log.warning("revision %s did not come back: %s", name, why)
@@ -332,3 +437,8 @@ class SandboxCore:
                 svc.traffic_status = resolve_traffic(svc.traffic, svc.latest_ready_revision)
                 svc.reconciling = False
             self.save()
+
+
+def revision_config(rev: RevisionState) -> tuple[str, tuple[str, ...], str]:
+    """What a revision's template fixes in the sandbox: image, faults (its environment), startup probe."""
+    return ("sandbox/app", tuple(rev.faults), rev.startup_probe)

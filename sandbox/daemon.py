@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics-delay", type=float, default=0.0, help="Seconds before a metric point is visible.")
     parser.add_argument("--operation-delay", type=float, default=0.0, help="Seconds before an UpdateService operation is done.")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="Seconds a deploy waits for /health.")
+    parser.add_argument(
+        "--etag-mode",
+        type=str.upper,
+        choices=["ABORTED", "FAILED_PRECONDITION", "NONE"],
+        default="ABORTED",
+        help="How UpdateService answers a stale etag (NONE: not checked).",
+    )
     parser.add_argument("--sample-interval", type=float, default=5.0, help="Seconds between resource samples.")
     return parser
 
@@ -118,6 +125,7 @@ async def run(args: argparse.Namespace) -> int:
     core = SandboxCore(
         home=home, state=state, processes=processes, operation_delay=args.operation_delay, ready_timeout=args.ready_timeout
     )
+    core.etag_mode = args.etag_mode
     metrics = _Metrics(project=state.project, region=state.region, delay=args.metrics_delay)
     calls = CallLog()
     loop = asyncio.get_running_loop()

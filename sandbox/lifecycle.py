@@ -79,6 +79,7 @@ def start(
     metrics_delay: float = 0.0,
     operation_delay: float = 0.0,
     ready_timeout: float | None = None,
+    etag_mode: str | None = None,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Start the daemon unless it runs already; the contents of ``daemon.json``."""
@@ -97,6 +98,8 @@ def start(
     cmd += ["--metrics-delay", str(metrics_delay), "--operation-delay", str(operation_delay)]
     if ready_timeout is not None:
         cmd += ["--ready-timeout", str(ready_timeout)]
+    if etag_mode is not None:
+        cmd += ["--etag-mode", etag_mode]
     repo = Path(__file__).resolve().parent.parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -79,8 +80,13 @@ class ProcessManager:
             self._procs[revision] = proc
             return proc
 
-    def wait_ready(self, revision: str, *, timeout: float) -> tuple[bool, str]:
-        """Poll ``GET /health`` until it answers 200: ``(True, "")`` or ``(False, why)``."""
+    def wait_ready(self, revision: str, *, timeout: float, probe: str = "tcp") -> tuple[bool, str]:
+        """Run the startup probe until it succeeds: ``(True, "")`` or ``(False, why)``.
+
+        ``tcp`` (Cloud Run's default startup probe): the port accepts a TCP
+        connection, whatever the application answers. ``http`` (only when the
+        deploy asks for it): ``GET /health`` answers 200.
+        """
         proc = self.get(revision)
         if proc is None:
             return False, "no process is running for this revision"
@@ -89,7 +95,16 @@ class ProcessManager:
         while time.monotonic() < deadline:
             code = proc.popen.poll()
             if code is not None:
-                return False, f"the container exited with code {code} before /health answered 200"
+                what = "its port accepted a connection" if probe == "tcp" else "/health answered 200"
+                return False, f"the container exited with code {code} before {what}"
+            if probe == "tcp":
+                try:
+                    socket.create_connection((HOST, proc.port), timeout=1.0).close()
+                    return True, ""
+                except OSError as exc:
+                    last = f"port {proc.port} refused the connection ({exc.__class__.__name__})"
+                time.sleep(0.05)
+                continue
             try:
                 conn = http.client.HTTPConnection(HOST, proc.port, timeout=1.0)
                 conn.request("GET", "/health")
@@ -101,7 +116,9 @@ class ProcessManager:
             except OSError as exc:
                 last = f"/health unreachable ({exc.__class__.__name__})"
             time.sleep(0.05)
-        return False, f"the container did not answer 200 on /health within {timeout:g}s (last: {last})"
+        if probe == "tcp":
+            return False, f"the default TCP startup probe failed for {timeout:g}s (last: {last})"
+        return False, f"the HTTP startup probe (/health) did not answer 200 within {timeout:g}s (last: {last})"
 
     def get(self, revision: str) -> RevisionProcess | None:
         with self._lock:

@@ -1,7 +1,9 @@
 """The traffic-splitting router: an HTTP/1.1 and WebSocket reverse proxy on pure asyncio.
 
-One listening loopback port per service URL and per tag URL. Each request on a
-service port picks a revision by weighted random choice over the traffic in
+One listening loopback port per service URL and per tag URL; on a service port
+the ``Host`` header may also name a Cloud Run-styled URL of the service or of
+one of its tags (``TAG---SERVICE-HASH-RC.a.run.app``, see :mod:`sandbox.urls`).
+Each request on a service port picks a revision by weighted random choice over the traffic in
 force (``random.Random(seed)``, so ``--seed`` makes the sequence reproducible);
 a tag port only ever reaches its revision. The routing table is swapped in one
 assignment, so a change applies to the next request, also on a kept-alive
@@ -47,7 +49,7 @@ class _BadRequest(Exception):
 class _Head:
     """The parts of an HTTP message head the proxy needs."""
 
-    __slots__ = ("first", "version", "length", "chunked", "close", "upgrade")
+    __slots__ = ("first", "version", "length", "chunked", "close", "upgrade", "host")
 
     def __init__(self, raw: bytes) -> None:
         lines = raw[:-4].split(b"\r\n")
@@ -57,6 +59,7 @@ class _Head:
         self.length: int | None = None
         self.chunked = False
         self.upgrade = False
+        self.host = ""
         connection = b""
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -72,6 +75,8 @@ class _Head:
                 connection = value.strip().lower()
             elif name == b"upgrade":
                 self.upgrade = True
+            elif name == b"host":
+                self.host = value.strip().decode("latin-1")
         self.version = self.first[0] if self.first[0].startswith(b"HTTP/") else self.first[2] if len(self.first) > 2 else b""
         if self.version == b"HTTP/1.0":
             self.close = b"keep-alive" not in connection
@@ -165,7 +170,7 @@ class Router:
                 except (_BadRequest, ValueError):
                     writer.write(_response(400, "Bad Request", "malformed HTTP request", close=True))
                     return
-                route = self.table.routes.get(port)
+                route = self.table.route(port, head.host)
                 backend = route.pick(self.rng) if route is not None else None
                 if backend is None:
                     what = "no revision serves this URL" if route is None or route.__class__.__name__ == "ServiceRoute" else "tag not found"

@@ -52,6 +52,25 @@ class TagRoute:
 
 @dataclass(frozen=True)
 class RoutingTable:
-    """Listening port → route."""
+    """Listening port → route, and Cloud Run-styled host name → route (``Host``-based routing)."""
 
     routes: dict[int, ServiceRoute | TagRoute] = field(default_factory=dict)
+    hosts: dict[str, ServiceRoute | TagRoute] = field(default_factory=dict)
+    """``SERVICE-HASH-RC.a.run.app``, ``SERVICE-NUMBER.REGION.run.app`` and ``TAG---`` before either."""
+
+    def route(self, port: int, host: str = "") -> ServiceRoute | TagRoute | None:
+        """The route of a request: its ``Host`` when it is a styled name, else the port it came in on.
+
+        ``TAG---`` before a known service host with an unknown tag is a tag
+        route without a backend (404, as Cloud Run answers an unknown tag).
+        """
+        if host:
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+            name = name.lower().rstrip(".")
+            found = self.hosts.get(name)
+            if found is not None:
+                return found
+            tag, sep, base = name.partition("---")
+            if sep and base in self.hosts:
+                return TagRoute(self.hosts[base].service, tag, None)
+        return self.routes.get(port)

@@ -64,6 +64,8 @@ class RevisionState:
     reason: str = ""
     message: str = ""
     forced_not_ready: bool = False
+    startup_probe: str = "tcp"
+    """``tcp`` (Cloud Run's default startup probe: the port accepts a connection) or ``http`` (GET /health answers 2xx)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RevisionState:
@@ -87,6 +89,10 @@ class ServiceState:
     latest_created_revision: str = ""
     latest_ready_revision: str = ""
     reconciling: bool = False
+    template_revision: str = ""
+    """The revision the service's template describes (``template.revision`` as Cloud Run echoes it)."""
+    failure: str = ""
+    """The message of a failed reconcile (``terminal_condition`` FAILED) until the next successful change."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceState:

@@ -26,7 +26,11 @@ __all__ = [
     "parse_assignments",
 ]
 
-_TAG = re.compile(r"^[a-z]([a-z0-9-]{0,44}[a-z0-9])?$")
+_TAG = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_SERVICE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+TAG_AND_SERVICE_MAX = 46
+"""Cloud Run: "Combined traffic tag and service name cannot exceed 46 characters" (they form one DNS label)."""
+SERVICE_NAME_MAX = 63
 
 
 class TrafficError(ValueError):
@@ -37,11 +41,26 @@ def _short(revision: str) -> str:
     return revision.rsplit("/", 1)[-1]
 
 
-def validate_tag(tag: str) -> None:
-    """Raise :class:`TrafficError` unless ``tag`` is a valid Cloud Run tag."""
+def validate_tag(tag: str, *, service: str | None = None) -> None:
+    """Raise :class:`TrafficError` unless ``tag`` is a valid Cloud Run tag (for ``service``, when given)."""
     if not _TAG.match(tag):
         raise TrafficError(
-            f"tag {tag!r} is invalid: lowercase letters, digits and dashes, starting with a letter"
+            f"tag {tag!r} is invalid: lowercase letters, digits and dashes, starting with a letter "
+            "and not ending with a dash"
+        )
+    if service is not None and len(tag) + len(service) > TAG_AND_SERVICE_MAX:
+        raise TrafficError(
+            f"traffic tag {tag!r} and service name {service!r} together are too long. "
+            f"Combined traffic tag and service name cannot exceed {TAG_AND_SERVICE_MAX} characters."
+        )
+
+
+def validate_service_name(name: str) -> None:
+    """Raise :class:`TrafficError` unless ``name`` is a valid Cloud Run service name."""
+    if not _SERVICE.match(name) or len(name) > SERVICE_NAME_MAX:
+        raise TrafficError(
+            f"service name {name!r} is invalid: Service name must use only lowercase letters, numbers and '-'. "
+            f"Must begin with a letter and cannot end with a '-'. Maximum length is {SERVICE_NAME_MAX} characters."
         )
 
 
@@ -53,7 +72,6 @@ def validate_traffic(
         raise TrafficError(f"service {service!r}: traffic must list at least one target")
     total = 0
     tags: set[str] = set()
-    untagged: set[tuple[str, str]] = set()
     has_ready = any(r.ready for r in revisions.values())
     for entry in entries:
         if entry.type not in (LATEST, REVISION):
@@ -78,15 +96,12 @@ def validate_traffic(
         elif entry.percent > 0 and not has_ready:
             raise TrafficError(f"service {service!r} has no Ready revision for the LATEST traffic target")
         if entry.tag:
-            validate_tag(entry.tag)
+            validate_tag(entry.tag, service=service)
             if entry.tag in tags:
                 raise TrafficError(f"tag {entry.tag!r} is used by more than one traffic target")
             tags.add(entry.tag)
-        else:
-            key = (entry.type, entry.revision if entry.type == REVISION else "")
-            if key in untagged:
-                raise TrafficError(f"traffic target {'/'.join(filter(None, key))} is listed more than once")
-            untagged.add(key)
+        # the same revision may be listed more than once (untagged and tagged, or twice): Cloud Run
+        # accepts it and the revision serves the sum of its percents
     if total != 100:
         raise TrafficError(f"traffic percentages add up to {total}, not 100")
 
