@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ChecklistError
 
@@ -28,6 +28,8 @@ __all__ = [
     "Health",
     "Api",
     "WebSocket",
+    "WsStep",
+    "statuses",
     "Latency",
     "Page",
     "Metrics",
@@ -37,7 +39,10 @@ __all__ = [
     "parse_checklist",
 ]
 
+JSON_TYPE_NAMES = ("object", "array", "string", "number", "integer", "boolean", "null")
 JsonType = Literal["object", "array", "string", "number", "integer", "boolean", "null"]
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""An HTTP header name (RFC 9110 token)."""
 
 
 class _Section(BaseModel):
@@ -60,51 +65,214 @@ def _path(value: str) -> str:
     return value
 
 
+def _json_type(value: str) -> str:
+    """``"string|null"``: one JSON type or a union of them."""
+    names = [part.strip() for part in value.split("|")]
+    bad = [n for n in names if n not in JSON_TYPE_NAMES]
+    if bad or not value.strip():
+        raise ValueError(
+            f"{value!r} is not a JSON type or a union of them like 'string|null' (types: {', '.join(JSON_TYPE_NAMES)})"
+        )
+    return "|".join(names)
+
+
+def _json_path(value: str) -> str:
+    """``"stats.total"``, ``"rows.0.id"``, ``"$"`` (the whole body), ``"$.rows"``."""
+    if value == "$":
+        return value
+    rest = value.removeprefix("$.")
+    if not rest or any(part == "" for part in rest.split(".")):
+        raise ValueError(f"{value!r} is not a path: keys and array indexes joined by '.', like 'rows.0.id' ('$' is the whole body)")
+    return value
+
+
+def _header_names(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"header {name!r}: a value must be one line")
+    return value
+
+
+def _auth_header(value: str | None) -> str | None:
+    if value is not None and not HEADER_NAME.match(value):
+        raise ValueError(f"{value!r} is not an HTTP header name (like 'Authorization' or 'X-API-Key')")
+    return value
+
+
+def _auth_scheme(value: str | None) -> str | None:
+    if value is not None and (value != value.strip() or any(c.isspace() for c in value)):
+        raise ValueError(f"{value!r} is not an auth scheme: one word like 'Bearer' or 'token', or '' for the bare token")
+    return value
+
+
+def _patterns(value: list[str]) -> list[str]:
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+    return value
+
+
+def _statuses(value: int | list[int]) -> int | list[int]:
+    codes = value if isinstance(value, list) else [value]
+    if not codes:
+        raise ValueError("give at least one status")
+    for code in codes:
+        if not 100 <= code <= 599:
+            raise ValueError(f"{code} is not an HTTP status (100-599)")
+    return value
+
+
+def statuses(value: int | list[int]) -> list[int]:
+    """``status`` of a check as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+class _Auth(_Section):
+    """How a check sends the API token: ``HEADER: SCHEME TOKEN`` (``[defaults]`` gives both unless the entry does)."""
+
+    auth_header: str | None = None
+    """Header carrying the token; default: ``[defaults] auth_header``."""
+    auth_scheme: str | None = None
+    """Word before the token ('Bearer', 'token'); '' sends the bare token; default: ``[defaults] auth_scheme``."""
+
+    _check_auth_header = field_validator("auth_header")(_auth_header)
+    _check_auth_scheme = field_validator("auth_scheme")(_auth_scheme)
+
+
 class Defaults(_Section):
     timeout: float = Field(10.0, gt=0)
     """Seconds allowed to each request (``--request-timeout`` overrides)."""
+    auth_header: str = "Authorization"
+    """Header carrying the API token (``X-API-Key`` ...)."""
+    auth_scheme: str = "Bearer"
+    """Word before the token (``token`` for Jupyter); '' sends the bare token."""
+
+    _check_auth_header = field_validator("auth_header")(_auth_header)
+    _check_auth_scheme = field_validator("auth_scheme")(_auth_scheme)
 
 
-class Health(_Check):
+class Health(_Check, _Auth):
+    """No hidden expectations: ``json`` and ``contains`` left out check nothing."""
+
     id: str = "health"
     path: str = "/health"
-    status: int = 200
-    json_subset: dict[str, Any] = Field(default_factory=lambda: {"status": "ok"}, alias="json")
+    status: int | list[int] = 200
+    json_subset: dict[str, Any] | None = Field(None, alias="json")
+    """The answer must be a JSON object containing these keys and values (dotted paths allowed)."""
+    contains: str | None = None
+    """The body (any content type) must contain this text."""
+    auth: bool = False
+    """True: the health request carries the API token."""
     ready_budget: float = Field(60.0, ge=0)
     """Seconds a cold revision may take to become ready (answers in ``retry_statuses`` are retried)."""
     retry_statuses: list[int] = Field(default_factory=lambda: [429, 502, 503, 504])
 
     _check_path = field_validator("path")(_path)
+    _check_status = field_validator("status")(_statuses)
 
 
-class Api(_NamedCheck):
+class Api(_NamedCheck, _Auth):
     path: str
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
     auth: bool = True
-    """True: without the token the endpoint must refuse (401/403), with it answer ``status``."""
-    status: int = 200
-    body: dict[str, Any] | None = None
+    """True: the request carries the token, and without it (or with a wrong one) the endpoint must refuse (401/403)."""
+    refuse_without_token: bool = True
+    """False (with ``auth = true``): the token is sent, but the endpoint is public by design: no refusal checks."""
+    session: bool = False
+    """True: this check keeps the cookies earlier session checks received, and adds its own (default: no cookies)."""
+    status: int | list[int] = 200
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Request headers (never the token: see ``auth``)."""
+    body: dict[str, Any] | list[Any] | None = None
     """JSON body sent with the request."""
-    keys: dict[str, JsonType] = Field(default_factory=dict)
-    """Top-level JSON keys the answer must have, with their JSON types."""
+    follow_redirects: bool = False
+    """True: redirects are followed (the token only to the revision's own origin); ``status`` is the final one."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """JSON paths the answer must have, with their JSON types: ``"stats.total" = "integer"``, ``"next" = "string|null"``."""
+    equals: dict[str, Any] = Field(default_factory=dict)
+    """JSON paths and the values they must hold: ``{ "status" = "ok" }``."""
+    min_items: dict[str, int] = Field(default_factory=dict)
+    """JSON paths of arrays (or objects) and the fewest items they must hold: ``{ rows = 1 }``."""
+    response_headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers that must be present and contain this text (case-insensitive): ``{ content-type = "json" }``."""
 
     _check_path = field_validator("path")(_path)
+    _check_status = field_validator("status")(_statuses)
+    _check_headers = field_validator("headers", "response_headers")(_header_names)
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return {_json_path(k): _json_type(v) for k, v in value.items()}
+
+    @field_validator("equals")
+    @classmethod
+    def _check_equals(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            _json_path(key)
+        return value
+
+    @field_validator("min_items")
+    @classmethod
+    def _check_min_items(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, count in value.items():
+            _json_path(key)
+            if count < 0:
+                raise ValueError(f"{key!r}: a count must be 0 or more, got {count}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_auth_in_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name.lower() in ("authorization", "cookie", "x-serverless-authorization"):
+                raise ValueError(f"{name!r}: credentials are not written in the checklist (use auth = true and REVGATE_AUTH_TOKEN)")
+        return value
 
 
-class WebSocket(_NamedCheck):
+class WsStep(_Section):
+    """One exchange of ``steps``: send a message (optional), then wait for the first frame matching ``expect``."""
+
+    send: dict[str, Any] | str | None = None
+    expect: dict[str, Any] | str
+
+
+class WebSocket(_NamedCheck, _Auth):
     path: str
     """May contain ``{session}``: replaced by a fresh id on every run."""
-    send: dict[str, Any] | str
-    """Sent as JSON when a table, as text when a string."""
-    expect: dict[str, Any] | str
-    """A table: the reply's JSON must contain these keys and values; a string: the reply must contain it."""
+    send: dict[str, Any] | str | None = None
+    """Sent as JSON when a table, as text when a string (omit it to wait for what the server sends first)."""
+    expect: dict[str, Any] | str | None = None
+    """A table: a frame's JSON must contain these keys (or dotted paths) and values; a string: a frame must contain it.
+    Frames that do not match are skipped, until ``timeout``."""
+    steps: list[WsStep] = Field(default_factory=list)
+    """A short exchange, ``[{ send = ..., expect = ... }, ...]``, instead of ``send`` and ``expect``."""
+    subprotocols: list[str] = Field(default_factory=list)
+    """Subprotocols offered in the handshake; the server must pick one of them."""
     timeout: float = Field(5.0, gt=0)
+    """Seconds for the handshake, and for each expected frame."""
     auth: bool = False
+    """True: the token goes with the handshake (``auth_header``, ``auth_scheme``)."""
 
     _check_path = field_validator("path")(_path)
 
+    @model_validator(mode="after")
+    def _one_exchange(self) -> WebSocket:
+        if self.steps and (self.send is not None or self.expect is not None):
+            raise ValueError("give either send/expect or steps, not both")
+        if not self.steps and self.expect is None:
+            raise ValueError("give expect (with send) or steps = [{ send = ..., expect = ... }]")
+        return self
 
-class Latency(_NamedCheck):
+    def exchanges(self) -> list[WsStep]:
+        return list(self.steps) or [WsStep(send=self.send, expect=self.expect)]
+
+
+class Latency(_NamedCheck, _Auth):
     paths: list[str] = Field(min_length=1)
     requests: int = Field(20, ge=1, le=10_000)
     """Requests sent to each path."""
@@ -223,7 +391,7 @@ class Metrics(_Section):
         return _known_ids(value, METRIC_IDS, set_ids)
 
 
-class Page(_NamedCheck):
+class Page(_NamedCheck, _Auth):
     """A page loaded in a real browser (``[[page]]``): it must render without errors, within budget."""
 
     path: str
@@ -234,7 +402,13 @@ class Page(_NamedCheck):
     auth: bool = False
     """True: the page needs the API token; it is sent to the revision's own origin only."""
     ignore_console: list[str] = Field(default_factory=list)
-    """Regular expressions: console errors matching one of them are not problems."""
+    """Regular expressions: console errors whose text or source URL matches one of them are not problems."""
+    ignore_requests: list[str] = Field(default_factory=list)
+    """Regular expressions: failed or >= 400 requests whose URL (or failure) matches one of them are not problems."""
+    allow_redirect_to: list[str] = Field(default_factory=list)
+    """Regular expressions: the page may end at a URL (or path) matching one of them; any other final URL fails."""
+    settle_ms: float = Field(500.0, ge=0, le=60_000)
+    """After the selectors show, the page is watched this long: errors and failed requests still count."""
     load_ms: float | None = Field(None, gt=0)
     """Budget for the load event, from navigation start."""
     dom_content_loaded_ms: float | None = Field(None, gt=0)
@@ -255,15 +429,7 @@ class Page(_NamedCheck):
             raise ValueError("a selector must not be empty")
         return value
 
-    @field_validator("ignore_console")
-    @classmethod
-    def _check_patterns(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
-        return value
+    _check_patterns = field_validator("ignore_console", "ignore_requests", "allow_redirect_to")(_patterns)
 
 
 class Checklist(_Section):

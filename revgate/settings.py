@@ -25,6 +25,18 @@ from .errors import ConfigError
 __all__ = ["Secret", "Settings", "add_options", "resolve_settings", "settings_key"]
 
 TOKEN_ENV = "REVGATE_AUTH_TOKEN"
+MIN_SECRET_LENGTH = 8
+"""Shorter secrets are refused: every report is scrubbed of the secret's text, and scrubbing
+a few characters would replace them wherever they occur (URLs, numbers, words) with ``***``."""
+
+
+def _long_enough(value: str, where: str) -> Secret:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{where}: the API token is {len(value)} characters long; revgate needs at least "
+            f"{MIN_SECRET_LENGTH} (it hides the token in every report, and hiding so short a text would garble them)"
+        )
+    return Secret(value)
 
 
 class Secret:
@@ -161,7 +173,7 @@ def _read_token(path: str) -> Secret:
         raise ConfigError(f"--auth-token-file {path!r} is empty: put the API token in it")
     if any(c.isspace() for c in value):
         raise ConfigError(f"--auth-token-file {path!r} holds more than one line or word: it must hold the token alone")
-    return Secret(value)
+    return _long_enough(value, f"--auth-token-file {path!r}")
 
 
 def _fetch_id_token(audience: str) -> Secret:
@@ -223,7 +235,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     if token_file:
         token, source = _read_token(token_file), f"file {token_file}"
     elif env.get(TOKEN_ENV):
-        token, source = Secret(env[TOKEN_ENV].strip()), f"env {TOKEN_ENV}"
+        token, source = _long_enough(env[TOKEN_ENV].strip(), TOKEN_ENV), f"env {TOKEN_ENV}"
     else:
         token, source = None, "none"
 

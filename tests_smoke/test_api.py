@@ -1,46 +1,69 @@
-"""The revision's JSON API: each endpoint answers with the expected status and shape,
-and endpoints that need the token refuse requests without it (or with a wrong one)."""
+"""The revision's JSON API: each endpoint answers with the expected status, headers and shape,
+and endpoints that need the token refuse requests without it (or with a wrong one).
+
+The refusal probes run on a client of their own: no cookie and no connection from
+earlier requests, so a session cookie the app set for the token cannot authenticate them.
+"""
 
 from __future__ import annotations
 
-from revgate.checklist import Api
-from revgate.judge import fail, is_json_type, json_type_of
+from revgate.checklist import Api, statuses
+from revgate.judge import fail, json_type_of, shape_problems
 from revgate.target import Target
 
 REFUSED = (401, 403)
 WRONG_TOKEN = "revgate-deliberately-invalid-token"
 
 
+def _expected(check: Api) -> str:
+    codes = statuses(check.status)
+    return str(codes[0]) if len(codes) == 1 else "one of " + ", ".join(map(str, codes))
+
+
 def test_api(target: Target, api_check: Api) -> None:
-    if api_check.auth and not target.has_token:
+    check = api_check
+    if check.auth and not target.has_token:
         fail(
-            f"{api_check.method} {target.url(api_check.path)} needs the API token, and none was given: "
+            f"{check.method} {target.url(check.path)} needs the API token, and none was given: "
             "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE"
         )
-    probe = target.request(api_check.method, api_check.path, auth=api_check.auth, body=api_check.body)
-    if probe.status != api_check.status or not probe.answered:
-        fail(probe.describe(f"{api_check.status}"))
-    if not api_check.keys:
-        return
-    value, why = probe.json()
-    if why:
-        fail(f"{why}; {probe.describe()}")
-    if not isinstance(value, dict):
-        fail(f"expected a JSON object with keys {sorted(api_check.keys)}, got {json_type_of(value)}; {probe.describe()}")
-    problems = [
-        f"{key!r} missing" if key not in value else f"{key!r} is {json_type_of(value[key])}, expected {kind}"
-        for key, kind in api_check.keys.items()
-        if key not in value or not is_json_type(value[key], kind)
-    ]
+    probe = target.request(
+        check.method,
+        check.path,
+        auth=check.auth,
+        body=check.body,
+        check=check,
+        headers=check.headers,
+        follow_redirects=check.follow_redirects,
+        session=check.session,
+    )
+    if probe.status not in statuses(check.status) or not probe.answered:
+        fail(probe.describe(_expected(check)))
+    problems = []
+    for name, want in check.response_headers.items():
+        seen = probe.response_headers.get(name.lower())
+        if seen is None:
+            problems.append(f"response header {name!r} missing (want it to contain {want!r})")
+        elif want.lower() not in seen.lower():
+            problems.append(f"response header {name!r}: want it to contain {want!r}, got {seen[:100]!r}")
+    if check.keys or check.equals or check.min_items:
+        value, why = probe.json()
+        if why:
+            fail(f"{'; '.join(problems + [why])}; {probe.describe()}")
+        problems += shape_problems(value, keys=check.keys, equals=check.equals, min_items=check.min_items)
+        if problems and not isinstance(value, (dict, list)):
+            problems.append(f"the body is a JSON {json_type_of(value)}")
     if problems:
-        fail(f"unexpected JSON shape: {'; '.join(problems)}; {probe.describe()}")
+        what = "answer" if check.response_headers else "JSON shape"
+        fail(f"unexpected {what}: {'; '.join(problems)}; {probe.describe()}")
 
 
 def test_api_requires_auth(target: Target, api_auth_check: Api) -> None:
     check = api_auth_check
-    anonymous = target.request(check.method, check.path, auth=False, body=check.body)
+    common = {"body": check.body, "check": check, "headers": check.headers, "fresh": True}
+    anonymous = target.request(check.method, check.path, auth=False, **common)
     if anonymous.status not in REFUSED:
         fail(anonymous.describe("401 or 403 without a token (the endpoint must not be open)"))
-    forged = target.request(check.method, check.path, auth=False, body=check.body, bearer=WRONG_TOKEN)
+    forged = target.request(check.method, check.path, auth=False, bearer=WRONG_TOKEN, **common)
     if forged.status not in REFUSED:
         fail(forged.describe("401 or 403 with an invalid token"))

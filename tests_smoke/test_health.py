@@ -1,10 +1,13 @@
-"""The revision answers its health endpoint, once ready (a cold start is waited for, within a budget)."""
+"""The revision answers its health endpoint, once ready (a cold start is waited for, within a budget).
+
+Only what ``[health]`` says is checked: the status, and ``json`` or ``contains`` when given.
+"""
 
 from __future__ import annotations
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from revgate.checklist import Health
+from revgate.checklist import Health, statuses
 from revgate.judge import fail, missing_subset
 from revgate.target import Probe, Target
 
@@ -17,19 +20,27 @@ def _when_ready(target: Target, check: Health) -> tuple[Probe, int]:
         retry=retry_if_result(lambda p: p.status in check.retry_statuses),
         retry_error_callback=lambda state: state.outcome.result(),
     )
-    probe = retrying(target.request, "GET", check.path, auth=False)
+    probe = retrying(target.request, "GET", check.path, auth=check.auth, check=check)
     attempts = retrying.statistics.get("attempt_number", 1)
     return probe, attempts
 
 
 def test_health(target: Target, health_check: Health) -> None:
-    probe, attempts = _when_ready(target, health_check)
-    waited = f" ({attempts} attempts within the {health_check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
-    if probe.status != health_check.status:
-        fail(probe.describe(f"{health_check.status}{waited}"))
-    value, why = probe.json()
-    if why:
-        fail(f"{why}; {probe.describe()}")
-    problems = missing_subset(value, health_check.json_subset)
-    if problems:
-        fail(f"unexpected health answer: {'; '.join(problems)}; {probe.describe()}")
+    check = health_check
+    if check.auth and not target.has_token:
+        fail(f"GET {target.url(check.path)} needs the API token (auth = true), and none was given: "
+             "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE")
+    probe, attempts = _when_ready(target, check)
+    waited = f" ({attempts} attempts within the {check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
+    codes = statuses(check.status)
+    if probe.status not in codes or not probe.answered:
+        fail(probe.describe(f"{' or '.join(map(str, codes))}{waited}"))
+    if check.contains is not None and check.contains not in probe.body.decode("utf-8", errors="replace"):
+        fail(f"unexpected health answer: the body does not contain {check.contains!r}; {probe.describe()}")
+    if check.json_subset is not None:
+        value, why = probe.json()
+        if why:
+            fail(f"{why}; {probe.describe()}")
+        problems = missing_subset(value, check.json_subset)
+        if problems:
+            fail(f"unexpected health answer: {'; '.join(problems)}; {probe.describe()}")

@@ -19,7 +19,7 @@ def test_latency(target: Target, latency_check: Latency) -> None:
     bad: list[str] = []
     for path in check.paths:
         for _ in range(check.requests):
-            probe = target.request("GET", path, auth=check.auth)
+            probe = target.request("GET", path, auth=check.auth, check=check)
             if probe.error or probe.status is None or probe.status >= 400:
                 bad.append(probe.describe())
                 continue

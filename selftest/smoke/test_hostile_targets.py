@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-HEALTH_ONLY = "[health]\nready_budget = 0\n"
+HEALTH_ONLY = "[health]\nready_budget = 0\njson = { status = \"ok\" }\n"
 ECHO_TOKEN = "selftest-echoed-secret-42"
 
 
@@ -115,7 +115,7 @@ def test_hostile_target_fails_with_a_clear_message(hostile, run_suite, health_on
 
 def test_redirect_names_where_it_points(hostile, run_suite, health_only):
     run = run_suite("--revision-url", hostile("redirect").url, f"--checklist={health_only}")
-    assert "Location: /health (revgate does not follow redirects)" in run.stdout, run
+    assert "Location: /health (not followed: set follow_redirects = true to follow it)" in run.stdout, run
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{closed}", "http://revgate-selftest.invalid"])

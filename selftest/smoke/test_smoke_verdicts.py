@@ -38,7 +38,7 @@ def test_healthy_revision_passes_under_xdist(sample_service, run_suite, auth_env
         ("stats_open", {"test_api_requires_auth[memory-user-stats]"}, "expected 401 or 403 without a token (the endpoint must not be open)"),
         ("stats_slow:5", {"test_api[memory-user-stats]", "test_latency[health-and-stats]"}, "no complete answer within 2 s"),
         ("ws_reject", {"test_websocket[session]"}, "handshake refused with HTTP 403"),
-        ("ws_silent", {"test_websocket[session]"}, "no reply within 5 s"),
+        ("ws_silent", {"test_websocket[session]"}, "no frame matching {'type': 'pong', 'id': 1} within 5 s"),
         ("error_rate:1", ALL - {"test_websocket[session]"}, "answered 500"),
     ],
 )
