@@ -2,20 +2,30 @@
 
 :func:`send_plan` is the one mechanism behind both the rollback
 (:func:`apply_rollback`) and the promotion (:func:`rollback.promote.promote`).
-It plans from the pre-run snapshot and sends the full service resource with the
-planned traffic and the snapshot's ``etag`` (``UpdateService``;
-``validate_only=True`` in dry-run), with an explicit timeout and bounded retries
-on UNAVAILABLE / DEADLINE_EXCEEDED. It then waits for the long-running
-operation (polling ``GetOperation``), re-reads the service and checks that
-``traffic_statuses`` match the plan.
+Each attempt starts from a fresh ``GetService`` and sends a traffic-only
+update: ``UpdateServiceRequest(service=Service(name, etag, traffic),
+update_mask=traffic)`` (``validate_only=True`` in dry-run), never the template,
+so a deploy made during the run keeps its template and its tags. The fresh
+service's ``etag`` and ``generation`` are compared locally with the pre-run
+snapshot: when someone changed the service, the plan is made again from the
+traffic it serves now (every tag it has now is kept), and for the rollback, if
+the revision under test no longer serves traffic, someone already acted and
+nothing is sent.
 
-On an etag conflict (ABORTED / FAILED_PRECONDITION, both ``Conflict``) it
-re-reads the service and asks the caller whether the traffic it now serves
-leaves anything to do. For the rollback: if the revision under test no longer
-serves traffic, someone already acted and it stops (an earlier attempt of ours
-whose answer was lost to UNAVAILABLE looks the same, and ends the same: nothing
-more to send). Otherwise it re-plans from what it read, at most
-:data:`MAX_ATTEMPTS` times.
+Cloud Run's answers, by kind:
+
+- ABORTED and FAILED_PRECONDITION (the etag no longer matches: AIP-154 says
+  ABORTED, older services answer FAILED_PRECONDITION): re-read, re-plan, at
+  most :data:`MAX_ATTEMPTS` requests in all;
+- UNAVAILABLE and DEADLINE_EXCEEDED: retried for a bounded time
+  (:data:`rollback.cloudrun.RETRY_DEADLINE`);
+- anything else (ALREADY_EXISTS, INVALID_ARGUMENT, PERMISSION_DENIED, ...) is
+  final: one line quoting Cloud Run's message; the caller prints the
+  ``gcloud run services update-traffic`` command that finishes by hand.
+
+Once the operation is done (or has failed), the service is read again: a
+FAILED ``terminal_condition`` ends it with Cloud Run's own message; otherwise
+the reads go on (bounded) until ``traffic_statuses`` match the plan.
 
 It never raises for what Cloud Run answers: every way it can end is an
 :class:`Outcome` whose ``status`` says which.
@@ -85,25 +95,43 @@ def _matches(traffic: tuple[TrafficEntry, ...], plan: Plan) -> bool:
     return serving(traffic) == plan.split and planned_tags <= actual_tags
 
 
-def _confirm(client: Any, name: str, plan: Plan) -> tuple[bool, tuple[TrafficEntry, ...]]:
-    """Re-read the service until its traffic_statuses match the plan (bounded); (matched, traffic read)."""
-    seen: list[tuple[TrafficEntry, ...]] = []
+def _confirm(client: Any, name: str, plan: Plan) -> tuple[bool, tuple[TrafficEntry, ...], str | None]:
+    """Re-read the service until its traffic_statuses match the plan (bounded).
 
-    @retry(stop=stop_after_delay(CONFIRM_TIMEOUT), wait=wait_fixed(0.3), retry=retry_if_result(lambda ok: not ok))
-    def read() -> bool:
+    ``(matched, traffic read, failure)``: ``failure`` is the message of a FAILED
+    ``terminal_condition`` seen while the traffic does not match the plan.
+    """
+    seen: list[tuple[TrafficEntry, ...]] = []
+    failure: list[str] = []
+
+    @retry(stop=stop_after_delay(CONFIRM_TIMEOUT), wait=wait_fixed(0.3), retry=retry_if_result(lambda ok: ok is False))
+    def read() -> bool | None:
         svc = cloudrun.get_service(client, name)
         seen.append(cloudrun.traffic_of(svc))
-        return not svc.reconciling and _matches(seen[-1], plan)
+        if svc.reconciling:
+            return False
+        if _matches(seen[-1], plan):
+            return True
+        why = cloudrun.terminal_failure(svc)
+        if why is not None:
+            failure.append(why)
+            return None
+        return False
 
     try:
-        return read(), seen[-1]
+        ok = read()
     except TenacityRetryError:
-        return False, seen[-1]
+        ok = False
+    return bool(ok), seen[-1], failure[0] if failure else None
+
+
+def _changed(service: Any, etag: str, generation: int) -> bool:
+    return service.etag != etag or (generation and int(service.generation) != generation)
 
 
 def send_plan(
     deployment: Deployment,
-    service: Any,
+    service: Any = None,
     *,
     planner: Planner,
     settled: Settled | None = None,
@@ -112,91 +140,112 @@ def send_plan(
     dry_run: bool,
     log: Callable[[str], None] = lambda line: None,
 ) -> Outcome:
-    """Plan with ``planner`` from the snapshot ``service`` and apply (or validate) the plan; see the module docstring.
+    """Plan with ``planner`` and apply (or validate) the plan; see the module docstring.
 
-    Ends ``done`` (traffic_statuses match the plan), ``validated`` (dry-run),
-    ``nothing-to-shift`` (the planner raised NothingToShift), ``already-acted``
-    (``settled`` answered a message after a conflict) or ``failed``. A failed
-    outcome has ``done_at`` set only when the update operation completed.
+    ``service`` (the snapshot read at session start) is not sent: every attempt
+    reads the service afresh. Ends ``done`` (traffic_statuses match the plan),
+    ``validated`` (dry-run), ``nothing-to-shift`` (the planner raised
+    NothingToShift), ``already-acted`` (``settled`` answered a message once the
+    service had changed) or ``failed``. A failed outcome has ``done_at`` set
+    only when the update operation completed.
     """
     from google.api_core import exceptions as gexc
 
-    traffic = deployment.traffic_before
-    revisions = deployment.revisions
-    outcome = Outcome(status=FAILED, message="", etag=service.etag)
+    name = deployment.service_name
+    basis_etag, basis_generation = deployment.etag, deployment.generation
+    traffic, revisions = deployment.traffic_before, deployment.revisions
+    outcome = Outcome(status=FAILED, message="", etag=deployment.etag)
+
+    def fail(message: str, error: str | None = None) -> Outcome:
+        outcome.status, outcome.message = FAILED, message
+        outcome.errors.append(error or message)
+        return outcome
+
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            fresh = cloudrun.get_service(services, name)
+            if _changed(fresh, basis_etag, basis_generation):
+                traffic = cloudrun.traffic_of(fresh)
+                revisions = tuple(cloudrun.list_revisions(revisions_api, name))
+                basis_etag, basis_generation = fresh.etag, int(fresh.generation)
+                why = settled(traffic) if settled is not None else None
+                if why is not None:
+                    outcome.done_at = time.monotonic()
+                    outcome.traffic_after = traffic
+                    outcome.status, outcome.message = ALREADY_ACTED, why
+                    return outcome
+                log(f"the service changed during the run; planning from {describe_traffic(traffic)}")
+        except gexc.RetryError as exc:
+            return fail(f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s while reading {name}: {exc.cause or exc}")
+        except gexc.GoogleAPICallError as exc:
+            return fail(f"cannot read {name} before sending the traffic: {type(exc).__name__}: {exc.message}")
         try:
             plan = planner(traffic, revisions)
         except NothingToShift as exc:
             outcome.status, outcome.message, outcome.traffic_after = NOTHING_TO_SHIFT, str(exc), traffic
             return outcome
         except PlanError as exc:
-            outcome.status, outcome.message = FAILED, str(exc)
-            outcome.errors.append(str(exc))
-            return outcome
-        outcome.plan, outcome.attempts, outcome.etag = plan, attempt, service.etag
-        log(f"attempt {attempt}: {'validating' if dry_run else 'sending'} {plan.describe()} with etag {service.etag}")
+            return fail(str(exc))
+        outcome.plan, outcome.attempts, outcome.etag = plan, attempt, fresh.etag
+        log(f"attempt {attempt}: {'validating' if dry_run else 'sending'} {plan.describe()} with etag {fresh.etag}")
         if outcome.request_sent_at is None:
             outcome.request_sent_at = time.monotonic()
         try:
-            operation = cloudrun.update_service(services, cloudrun.with_traffic(service, plan.traffic), validate_only=dry_run)
-            cloudrun.wait_operation(services, operation, timeout=OPERATION_TIMEOUT)
-            outcome.done_at = time.monotonic()
-        except gexc.Conflict as exc:
-            outcome.errors.append(f"attempt {attempt}: etag conflict: {type(exc).__name__}: {exc.message}")
-            try:
-                service = cloudrun.get_service(services, deployment.service_name)
-                traffic = cloudrun.traffic_of(service)
-                revisions = tuple(cloudrun.list_revisions(revisions_api, deployment.service_name))
-            except (gexc.GoogleAPICallError, gexc.RetryError) as read_exc:
-                outcome.errors.append(f"re-reading the service after the conflict: {read_exc}")
-                outcome.status, outcome.message = FAILED, f"etag conflict, then the service could not be re-read: {read_exc}"
-                return outcome
-            why = settled(traffic) if settled is not None else None
-            if why is not None:
-                outcome.done_at = time.monotonic()
-                outcome.traffic_after = traffic
-                outcome.status, outcome.message = ALREADY_ACTED, why
-                return outcome
-            log(f"etag conflict: the service changed during the run; re-planning from {describe_traffic(traffic)}")
+            operation = cloudrun.update_service(
+                services, cloudrun.traffic_request(fresh.name or name, fresh.etag, plan.traffic), validate_only=dry_run
+            )
+        except (gexc.Aborted, gexc.FailedPrecondition) as exc:
+            outcome.errors.append(f"attempt {attempt}: etag conflict: {_code(exc)}: {exc.message}")
+            log(f"etag conflict ({_code(exc)}): re-reading the service")
             continue
         except gexc.RetryError as exc:
-            outcome.errors.append(f"attempt {attempt}: {exc}")
-            outcome.status = FAILED
-            outcome.message = f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s: {exc.cause or exc}"
-            return outcome
+            return fail(
+                f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s: {exc.cause or exc}",
+                f"attempt {attempt}: {exc}",
+            )
         except gexc.GoogleAPICallError as exc:
-            outcome.errors.append(f"attempt {attempt}: {type(exc).__name__}: {exc.message}")
-            outcome.status, outcome.message = FAILED, f"UpdateService failed: {type(exc).__name__}: {exc.message}"
-            return outcome
+            return fail(f"Cloud Run refused the traffic update ({_code(exc)}): {exc.message}", f"attempt {attempt}: {_code(exc)}: {exc.message}")
+        operation_error: str | None = None
+        try:
+            cloudrun.wait_operation(services, operation, timeout=OPERATION_TIMEOUT)
         except concurrent.futures.TimeoutError as exc:
-            outcome.errors.append(f"attempt {attempt}: {exc}")
-            outcome.status, outcome.message = FAILED, f"the update operation did not complete: {exc}"
-            return outcome
+            return fail(f"the update operation did not complete: {exc}", f"attempt {attempt}: {exc}")
+        except gexc.RetryError as exc:
+            return fail(f"the update operation could not be followed: {exc.cause or exc}", f"attempt {attempt}: {exc}")
+        except gexc.GoogleAPICallError as exc:
+            operation_error = f"{_code(exc)}: {exc.message}"
+            outcome.errors.append(f"attempt {attempt}: the update operation failed: {operation_error}")
+        outcome.done_at = time.monotonic()
         try:
             if dry_run:
-                outcome.traffic_after = cloudrun.traffic_of(cloudrun.get_service(services, deployment.service_name))
+                outcome.traffic_after = cloudrun.traffic_of(cloudrun.get_service(services, name))
+                if operation_error:
+                    return fail(f"dry-run: Cloud Run refused the plan {plan.describe()}: {operation_error}")
                 outcome.status = VALIDATED
                 outcome.message = f"dry-run: Cloud Run accepted the plan {plan.describe()} (validate_only); nothing changed"
                 return outcome
-            matched, outcome.traffic_after = _confirm(services, deployment.service_name, plan)
+            matched, outcome.traffic_after, failure = _confirm(services, name, plan)
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-            outcome.errors.append(f"re-reading the service after the update: {exc}")
-            outcome.status, outcome.message = FAILED, f"the update completed but the service could not be re-read: {exc}"
-            return outcome
+            return fail(f"the update completed but the service could not be re-read: {exc}")
         if matched:
             outcome.status, outcome.message = DONE, f"traffic as planned: {describe_traffic(outcome.traffic_after)}"
-        else:
-            outcome.status = FAILED
-            outcome.message = (
-                f"the update completed but traffic_statuses do not match the plan: "
-                f"planned {plan.describe()}, serving {describe_traffic(outcome.traffic_after)}"
+            return outcome
+        if failure or operation_error:
+            return fail(
+                f"Cloud Run could not apply the traffic: {failure or operation_error} "
+                f"(serving {describe_traffic(outcome.traffic_after)})"
             )
-            outcome.errors.append(outcome.message)
-        return outcome
-    outcome.status = FAILED
-    outcome.message = f"the service kept changing: {MAX_ATTEMPTS} etag conflicts in a row, gave up"
-    return outcome
+        return fail(
+            f"the update completed but traffic_statuses do not match the plan: "
+            f"planned {plan.describe()}, serving {describe_traffic(outcome.traffic_after)}"
+        )
+    return fail(f"the service kept changing: {MAX_ATTEMPTS} etag conflicts in a row, gave up")
+
+
+def _code(exc: Any) -> str:
+    """``ABORTED``, ``INVALID_ARGUMENT``, ...: the gRPC status name of a GoogleAPICallError."""
+    code = getattr(exc, "grpc_status_code", None)
+    return code.name if code is not None else type(exc).__name__
 
 
 def apply_rollback(

@@ -21,11 +21,15 @@ __all__ = [
     "get_service",
     "list_revisions",
     "short_name",
+    "terminal_failure",
     "traffic_of",
-    "with_traffic",
+    "traffic_request",
     "update_service",
     "wait_operation",
 ]
+
+TRAFFIC_MASK = ("traffic",)
+"""The only field revgate ever writes: ``UpdateServiceRequest.update_mask.paths``."""
 
 CALL_TIMEOUT = 10.0
 """Seconds allowed to one Admin API call."""
@@ -84,30 +88,53 @@ def traffic_of(service: Any) -> tuple[TrafficEntry, ...]:
     return tuple(out)
 
 
-def with_traffic(service: Any, entries: tuple[TrafficEntry, ...]) -> Any:
-    """A copy of ``service`` (full resource, same etag) whose traffic is ``entries``, pinned by revision."""
+def traffic_request(name: str, etag: str, entries: tuple[TrafficEntry, ...]) -> Any:
+    """The ``Service`` body of a traffic-only update: ``name``, ``etag`` and ``traffic``, nothing else.
+
+    Never the template: echoing a template read earlier would ask Cloud Run for
+    that revision again (ALREADY_EXISTS when it differs, google-cloud-python#11870)
+    or undo a deploy made in the meantime. Revisions are pinned (type REVISION).
+    """
     from google.cloud import run_v2
 
-    updated = run_v2.Service.deserialize(run_v2.Service.serialize(service))
-    del updated.traffic[:]
-    updated.traffic.extend(
-        run_v2.TrafficTarget(
-            type_=run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
-            revision=e.revision,
-            percent=e.percent,
-            tag=e.tag,
-        )
-        for e in entries
+    return run_v2.Service(
+        name=name,
+        etag=etag,
+        traffic=[
+            run_v2.TrafficTarget(
+                type_=run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
+                revision=e.revision,
+                percent=e.percent,
+                tag=e.tag,
+            )
+            for e in entries
+        ],
     )
-    return updated
+
+
+def terminal_failure(service: Any) -> str | None:
+    """The message of the service's ``terminal_condition`` when it is FAILED, else None."""
+    from google.cloud import run_v2
+
+    cond = service.terminal_condition
+    if cond.state != run_v2.Condition.State.CONDITION_FAILED:
+        return None
+    if cond.message:
+        return cond.message
+    return f"terminal condition FAILED ({cond.reason.name})" if cond.reason else "terminal condition FAILED"
 
 
 def update_service(client: Any, service: Any, *, validate_only: bool) -> Any:
-    """Send the UpdateService request; the long-running operation (not waited for)."""
+    """Send ``UpdateService`` with ``update_mask`` = ``traffic``; the long-running operation (not waited for)."""
     from google.cloud import run_v2
+    from google.protobuf import field_mask_pb2
 
     return client.update_service(
-        request=run_v2.UpdateServiceRequest(service=service, validate_only=validate_only),
+        request=run_v2.UpdateServiceRequest(
+            service=service,
+            update_mask=field_mask_pb2.FieldMask(paths=list(TRAFFIC_MASK)),
+            validate_only=validate_only,
+        ),
         timeout=CALL_TIMEOUT,
         retry=bounded_retry(deadline=RETRY_DEADLINE),
     )

@@ -51,6 +51,8 @@ class Deployment:
     traffic_before: tuple[TrafficEntry, ...]
     """``traffic_statuses`` when the run started."""
     etag: str
+    generation: int = 0
+    """The service's ``generation`` when the run started (compared, with the etag, before any update)."""
     mode: str = "on-failure"
     """``on-failure``, ``dry-run`` or ``off``."""
     explicit_previous: str | None = None
@@ -69,6 +71,7 @@ class Deployment:
             "previous_revision": self.previous_revision,
             "traffic_before": [e.to_dict() for e in self.traffic_before],
             "etag": self.etag,
+            "generation": self.generation,
             "mode": self.mode,
             "explicit_previous": self.explicit_previous,
             "revisions": [r.to_dict() for r in self.revisions],
@@ -99,7 +102,7 @@ class Deployment:
 
 deployment_key = pytest.StashKey["Deployment | None"]()
 service_snapshot_key = pytest.StashKey[Any]()
-"""The full ``run_v2.Service`` read at session start (controller only): the rollback sends it back with new traffic."""
+"""The full ``run_v2.Service`` read at session start (controller only); never sent back: updates are traffic-only, from a fresh read."""
 
 
 def _first(*values: str | None) -> str | None:
@@ -122,9 +125,74 @@ def resolve_mode(config: pytest.Config, *, service_known: bool) -> str:
     return raw
 
 
-def _same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme.lower(), pa.netloc.lower()) == (pb.scheme.lower(), pb.netloc.lower())
+TAG_SEPARATOR = "---"
+"""A tag URL is ``https://TAG---`` followed by the host of a service URL (both URL styles)."""
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    """``(host, port)`` of a URL as pasted (path, query, trailing slash and scheme ignored; default ports dropped)."""
+    text = url.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port == {"https": 443, "http": 80}.get(parts.scheme.lower()):
+        port = None
+    return (parts.hostname or "").lower().rstrip("."), port
+
+
+def service_urls(service: Any) -> list[str]:
+    """``service.uri`` and every entry of ``service.urls`` (both URL styles), without repeats."""
+    return list(dict.fromkeys(u for u in [service.uri, *service.urls] if u))
+
+
+def tag_urls(service: Any, traffic: tuple[TrafficEntry, ...]) -> list[str]:
+    """Every URL that reaches a tag: ``traffic_statuses[].uri`` and ``TAG---`` on each service URL."""
+    urls = [e.uri for e in traffic if e.tag and e.uri]
+    for tag in dict.fromkeys(e.tag for e in traffic if e.tag):
+        for base in service_urls(service):
+            scheme, sep, rest = base.partition("://")
+            urls.append(f"{scheme}{sep}{tag}{TAG_SEPARATOR}{rest}" if sep else f"{tag}{TAG_SEPARATOR}{base}")
+    return list(dict.fromkeys(urls))
+
+
+def match_revision_url(url: str, service: Any, traffic: tuple[TrafficEntry, ...], name: str) -> tuple[str, ...]:
+    """The revision(s) a ``--revision-url`` reaches, matched as Cloud Run serves URLs; ConfigError when none.
+
+    A tag URL (``traffic_statuses[].uri``, or ``TAG---`` before the host of any
+    service URL) is its tag's revision; a service URL (``service.uri`` or any
+    entry of ``service.urls``, hash or deterministic style) is the revisions
+    serving traffic. Scheme, path, query and a trailing slash do not matter.
+    """
+    wanted = _host_port(url)
+    bases = {_host_port(u) for u in service_urls(service)}
+    tags = {e.tag: e.revision for e in traffic if e.tag}
+    for entry in traffic:
+        if entry.tag and entry.uri and _host_port(entry.uri) == wanted:
+            return (entry.revision,)
+    host, port = wanted
+    first, sep, rest = host.partition(TAG_SEPARATOR)
+    if sep and (rest, port) in bases:
+        if first in tags:
+            return (tags[first],)
+        known = ", ".join(sorted(tags)) or "none"
+        raise ConfigError(
+            f"--revision-url {url}: tag {first!r} is not a tag of service {name} (tags: {known}): "
+            "give the tag URL of the revision under test or --revision NAME"
+        )
+    if wanted in bases:
+        current = tuple(serving(traffic))
+        if current:
+            return current
+        raise ConfigError(f"--revision-url {url} is the URL of service {name}, which serves no traffic: give a tag URL or --revision NAME")
+    candidates = ", ".join([*service_urls(service), *tag_urls(service, traffic)]) or "none"
+    raise ConfigError(
+        f"--revision-url {url} belongs to no revision of service {name}; URLs that would match: {candidates} "
+        "(or give --revision NAME)"
+    )
 
 
 def _under_test(
@@ -140,18 +208,7 @@ def _under_test(
                 f"(revisions: {', '.join(sorted(known)) or 'none'})"
             )
         return wanted
-    for entry in traffic:
-        if entry.uri and _same_origin(entry.uri, url):
-            return (entry.revision,)
-    if any(_same_origin(u, url) for u in [service.uri, *service.urls] if u):
-        current = tuple(serving(traffic))
-        if current:
-            return current
-    tags = ", ".join(f"{e.tag}={e.uri}" for e in traffic if e.tag and e.uri) or "none"
-    raise ConfigError(
-        f"--revision-url {url} belongs to no revision of service {name} (service URL {service.uri}, tag URLs: {tags}): "
-        "give the tag URL of the revision under test or --revision NAME"
-    )
+    return match_revision_url(url, service, traffic, name)
 
 
 def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Deployment | None, Any]:
@@ -229,6 +286,7 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
         previous_revision=previous,
         traffic_before=traffic,
         etag=svc.etag,
+        generation=int(svc.generation),
         mode=mode,
         explicit_previous=explicit,
         revisions=revisions,

@@ -8,6 +8,7 @@ tests), runs the gate in a subprocess with ``--service`` and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -75,8 +76,11 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def service(request: pytest.FixtureRequest) -> str:
-    """A service name of this test's own."""
-    return "rb-" + request.node.name.removeprefix("test_").replace("_", "-").replace("[", "-").rstrip("]")[:40].rstrip("-")
+    """A service name of this test's own: at most 31 characters, so that a tag of up to 15 fits
+    Cloud Run's limit of 46 for tag and service name together."""
+    words = request.node.name.removeprefix("test_").replace("_", "-").replace("[", "-").rstrip("]")
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    return f"rb-{words[:21].rstrip('-')}-{digest}"
 
 
 @pytest.fixture
