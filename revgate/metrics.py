@@ -34,6 +34,7 @@ from .metrics_query import Histogram, MonitoringUnavailable, Queries, Scope, Win
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "MIN_WINDOW",
     "MetricsData",
     "MetricsOptions",
     "MonitoringUnavailable",
@@ -50,6 +51,14 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 270.0
 """Seconds to wait for data: one 60 s sample, plus up to 180 s before it is visible, plus a poll's margin."""
+SAMPLE_PERIOD = 60
+"""Cloud Run samples its metrics every 60 s (cloud.google.com/monitoring/api/metrics_gcp, run.googleapis.com)."""
+MAX_VISIBILITY_DELAY = 180
+"""After sampling, Cloud Run data is not visible for up to 180 s (same source)."""
+MIN_WINDOW = SAMPLE_PERIOD + MAX_VISIBILITY_DELAY  # == metrics_judge.MIN_VISIBLE_AFTER
+"""The shortest window that always holds a visible sample: a window ending now holds a point only if the
+point ended inside it; the newest point sure to be visible ended up to 180 s ago, and its sample period
+began 60 s before that, so a window under 240 s can miss every request of a revision that had traffic."""
 
 NoData = Literal["fail", "skip"]
 Progress = Callable[[str, bool], None]
@@ -82,7 +91,8 @@ def add_metrics_options(parser: pytest.Parser) -> None:
         "--metrics-window",
         type=int,
         default=None,
-        help="Seconds of Cloud Monitoring data judged (at least 60). Env: REVGATE_METRICS_WINDOW; "
+        help=f"Seconds of Cloud Monitoring data judged (at least {MIN_WINDOW}: a 60 s sample plus up to 180 s "
+        "before it is visible). Env: REVGATE_METRICS_WINDOW; "
         "ini: revgate_metrics_window; default: the checklist's [metrics] window.",
     )
     group.addoption(
@@ -136,7 +146,13 @@ def resolve_metrics_options(config: pytest.Config, checklist: Checklist) -> Metr
     )
     window = checklist.metrics.window
     if window_raw is not None:
-        window = _number(window_raw, what="a whole number of seconds", flag="--metrics-window", kind=int, minimum=60)
+        window = _number(window_raw, what="a whole number of seconds", flag="--metrics-window", kind=int, minimum=1)
+    if window < MIN_WINDOW:
+        where = "--metrics-window" if window_raw is not None else "the checklist's [metrics] window"
+        raise ConfigError(
+            f"{where} {window} s is shorter than Cloud Monitoring data can cover: at least {MIN_WINDOW} s "
+            f"(Cloud Run samples every {SAMPLE_PERIOD} s, and a sample is visible up to {MAX_VISIBILITY_DELAY} s later)"
+        )
     timeout_raw = _first(
         config.getoption("metrics_timeout"), env.get("REVGATE_METRICS_TIMEOUT"), config.getini("revgate_metrics_timeout")
     )
@@ -262,7 +278,12 @@ def collect(
         started=started,
     )
     data = MetricsData(
-        scope=queries.scope, window=window, min_requests=metrics.min_requests, waited=waited, counts=counts
+        scope=queries.scope,
+        window=window,
+        min_requests=metrics.min_requests,
+        waited=waited,
+        counts=counts,
+        warmup_sent=options.warmup_requests,
     )
     distributions: dict[str, dict[str, Histogram]] = {}
     windows: dict[str, Window] = {}
@@ -299,4 +320,5 @@ def collect(
         windows=windows,
         waited_for_data=total,
         calls=queries.calls,
+        warmup_sent=options.warmup_requests,
     )

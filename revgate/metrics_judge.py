@@ -35,6 +35,8 @@ from .metrics_query import (
 __all__ = ["MetricsData", "Verdict", "judge_baseline", "judge_limit", "metrics_needed"]
 
 Outcome = Literal["pass", "fail", "no-data", "skip"]
+MIN_VISIBLE_AFTER = 240
+"""Seconds after which a request Cloud Run counted is visible for sure: its 60 s sample, then up to 180 s."""
 
 _PERCENTILE = {"p50-latency": 50.0, "p95-latency": 95.0, "p99-latency": 99.0}
 _DISTRIBUTION_OF = {
@@ -98,6 +100,8 @@ class MetricsData:
     waited_for_data: float = 0.0
     """Seconds waited in all: for the requests, then for the distributions that had no data yet."""
     calls: int = 0
+    warmup_sent: int = 0
+    """Warm-up requests the gate sent to the revision before waiting (``--warmup-requests``)."""
 
     def requests(self, revisions: Sequence[str]) -> int:
         return sum(sum(self.counts.get(r, {}).values()) for r in revisions)
@@ -122,6 +126,22 @@ class MetricsData:
         seen = self.requests(self.scope.revisions)
         if seen >= self.min_requests:
             return None
+        if seen == 0 and self.warmup_sent:
+            # the gate sent requests and not one is counted: they never reached an instance of the revision
+            short = self.waited < MIN_VISIBLE_AFTER
+            return Verdict(
+                "fail",
+                f"none of the {self.warmup_sent} warm-up requests sent to the revision is in "
+                f"run.googleapis.com/request_count after waiting {self.waited:.0f} s ({self.where()}): Cloud Run "
+                "counts only requests that reach an instance, so they were turned away before one (no instance "
+                "of the revision answered)"
+                + (
+                    f"; or the wait was shorter than a 60 s sample plus up to 180 s before it is visible "
+                    f"({MIN_VISIBLE_AFTER} s: --metrics-timeout)"
+                    if short
+                    else ""
+                ),
+            )
         return Verdict(
             "no-data",
             f"only {seen} of the {self.min_requests} requests needed were visible in Cloud Monitoring "

@@ -8,6 +8,7 @@ Monitoring data), and runs the gate in a subprocess against it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,10 +20,15 @@ from sandbox.control import Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
+METRICS_DELAY = 2.0
+"""The sandbox's visibility delay in these tests (never 0: data shows only after its 60 s sample ends plus this)."""
+SAMPLED_TIMEOUT = f"--metrics-timeout={60 + METRICS_DELAY + 10:g}"
+"""A wait that covers one 60 s sample period, the visibility delay and a poll."""
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = Sandbox.up(tmp_path_factory.mktemp("cloud-run"), seed=11, ready_timeout=15)
+    sb = Sandbox.up(tmp_path_factory.mktemp("cloud-run"), seed=11, ready_timeout=15, metrics_delay=METRICS_DELAY)
     try:
         yield sb
     finally:
@@ -36,8 +42,30 @@ def send(url: str, count: int, path: str = "/health") -> None:
             client.get(url + path)
 
 
-def wait_for_gauges(sandbox: Sandbox, service: str, revisions: tuple[str, ...], timeout: float = 30) -> None:
-    """Wait until the sandbox's sampler recorded CPU and memory utilization of every revision."""
+def seconds_to_sample_end() -> float:
+    """Seconds until the current 60 s sample period of the sandbox's Monitoring ends."""
+    return 60 - time.time() % 60
+
+
+def kill_revision(sandbox: Sandbox, revision: str) -> None:
+    """Kill the sample-service process of ``revision``, a child of this ``sandbox``'s daemon: it answers nothing more."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == sandbox.pid and b"sandbox.app" in argv and revision.encode() in argv:
+            os.kill(int(entry.name), signal.SIGKILL)
+            return
+    raise AssertionError(f"no process of revision {revision}")
+
+
+def wait_for_gauges(sandbox: Sandbox, service: str, revisions: tuple[str, ...], timeout: float = 135) -> None:
+    """Default timeout: CPU needs two resource samples, which may fall in two 60 s sample periods."""
+    # Wait until the sandbox's sampler recorded CPU and memory utilization of every revision, visibly.
     from revgate.metrics_query import CPU_UTILIZATIONS, MEMORY_UTILIZATIONS, Queries, Scope, Window
 
     scope = Scope(project=sandbox.project, region=sandbox.region, service=service, revisions=revisions)
@@ -120,14 +148,14 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., object]) -> Callable[..., ob
 
 
 @pytest.fixture(autouse=True)
-def _no_metrics_delay_left(sandbox: Sandbox) -> Iterator[None]:
+def _default_metrics_delay_back(sandbox: Sandbox) -> Iterator[None]:
     yield
-    sandbox.set_metrics_delay(0)
+    sandbox.set_metrics_delay(METRICS_DELAY)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).parent == here:
-            item.add_marker(pytest.mark.timeout(240))
+            item.add_marker(pytest.mark.timeout(300))
 

@@ -8,7 +8,7 @@ import pytest
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--metrics-window=30"], "--metrics-window 30 must be at least 60"),
+        (["--metrics-window=0"], "--metrics-window 0 must be at least 1"),
         (["--metrics-timeout=soon"], "--metrics-timeout: invalid float value: 'soon'"),
         (["--metrics-no-data=maybe"], "--metrics-no-data: invalid choice: 'maybe'"),
         (["--warmup-requests=-1"], "--warmup-requests -1 must be at least 0"),
@@ -19,6 +19,30 @@ def test_bad_option_is_a_one_line_usage_error(run_suite, args, message):
     assert run.returncode == 4, run
     assert message in run.stderr, run
     assert "Traceback" not in run.output, run
+
+
+WINDOW_TOO_SHORT = (
+    "{where} {window} s is shorter than Cloud Monitoring data can cover: at least 240 s "
+    "(Cloud Run samples every 60 s, and a sample is visible up to 180 s later)"
+)
+
+
+@pytest.mark.parametrize("window", [60, 239])
+def test_a_window_shorter_than_a_sample_plus_its_visibility_is_a_usage_error(run_suite, window):
+    run = run_suite("tests_metrics", "--revision-url=http://127.0.0.1:9", f"--metrics-window={window}")
+    run.assert_usage_error(WINDOW_TOO_SHORT.format(where="--metrics-window", window=window))
+
+
+def test_a_checklist_window_shorter_than_240_s_is_a_usage_error(run_suite, checklist_variant):
+    checklist = checklist_variant({"window = 600": "window = 120"})
+    run = run_suite("tests_metrics", "--revision-url=http://127.0.0.1:9", f"--checklist={checklist}")
+    run.assert_usage_error(WINDOW_TOO_SHORT.format(where="the checklist's [metrics] window", window=120))
+
+
+def test_a_240_s_window_is_accepted(run_suite):
+    run = run_suite("tests_metrics", "--revision-url=http://127.0.0.1:9", "--metrics-window=240", "--collect-only")
+    assert run.returncode == 0, run
+    assert "revgate metrics: window 240 s," in run.stdout, run
 
 
 def test_bad_env_value_is_a_usage_error(run_suite):

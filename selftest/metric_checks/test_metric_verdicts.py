@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+
+from metric_checks.conftest import METRICS_DELAY, SAMPLED_TIMEOUT, kill_revision, seconds_to_sample_end
 
 ABSOLUTE = {
     "test_metric[error-rate]",
@@ -51,7 +54,7 @@ def test_error_rate_fails_the_error_rate_check(sandbox, gate, traffic, service_n
     _previous, canary, url = _canary(sandbox, service_name, faults=["error_rate:0.2"])
     traffic(sandbox.service_url(service_name), 60)
     traffic(url, 60)
-    run = gate(service_name, url, "--metrics-timeout=10", "-k", "error-rate")
+    run = gate(service_name, url, SAMPLED_TIMEOUT, "-k", "error-rate")
     assert run.returncode == 1, run
     assert "test_metric[error-rate]" in run.failed(), run
     assert "error rate" in run.stdout and "exceeds the limit 5.00 %" in run.stdout, run
@@ -62,7 +65,7 @@ def test_slow_revision_fails_p99_latency(sandbox, gate, traffic, service_name, c
     _previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:150"])
     traffic(url, 25)
     checklist = checklist_variant({"p99_latency_ms = 2000": "p99_latency_ms = 100"})
-    run = gate(service_name, url, f"--checklist={checklist}", "--metrics-timeout=10", "-k", "not baseline and latency")
+    run = gate(service_name, url, f"--checklist={checklist}", SAMPLED_TIMEOUT, "-k", "not baseline and latency")
     assert run.returncode == 1, run
     assert run.failed() == {"test_metric[p99-latency]"}, run
     assert run.passed() == {"test_metric[p50-latency]", "test_metric[p95-latency]"}, run
@@ -74,7 +77,7 @@ def test_revision_twice_as_slow_as_its_baseline_fails_the_comparison(sandbox, ga
     previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:200"], baseline_faults=["latency_ms:100"])
     traffic(sandbox.service_url(service_name), 30)
     traffic(url, 30)
-    run = gate(service_name, url, "--metrics-timeout=10", "-k", "latency")
+    run = gate(service_name, url, SAMPLED_TIMEOUT, "-k", "latency")
     assert run.returncode == 1, run
     assert run.failed() == {"test_baseline[p95-latency]"}, run  # the absolute limits (p99 2000 ms) pass
     assert {"test_metric[p50-latency]", "test_metric[p95-latency]", "test_metric[p99-latency]"} <= run.passed(), run
@@ -85,7 +88,7 @@ def test_data_visible_only_after_a_delay_is_waited_for_then_judged(sandbox, gate
     _previous, canary, url = _canary(sandbox, service_name, faults=["error_rate:0.5"])
     sandbox.set_metrics_delay(12)
     traffic(url, 30)
-    run = gate(service_name, url, "--metrics-timeout=40", "-k", "not baseline and error-rate")
+    run = gate(service_name, url, "--metrics-timeout=85", "-k", "not baseline and error-rate")  # 60 s sample + 12 s
     assert run.failed() == {"test_metric[error-rate]"}, run  # judged on the data, once it was visible
     seen = [int(n) for n in re.findall(rf"waiting for Cloud Monitoring: (\d+) of 20 requests of {canary} visible", run.stdout)]
     assert seen and seen[0] < 20, run
@@ -117,19 +120,25 @@ def test_no_traffic_with_no_data_skip_is_skipped_as_not_verified(sandbox, gate, 
 
 def test_warmup_requests_give_a_tag_only_revision_data(sandbox, gate, service_name):
     _previous, canary, url = _canary(sandbox, service_name)
-    run = gate(service_name, url, "--metrics-timeout=10", "--warmup-requests=25", "-k", "not baseline and error-rate")
+    run = gate(service_name, url, SAMPLED_TIMEOUT, "--warmup-requests=25", "-k", "not baseline and error-rate")
     assert run.returncode == 0, run
     assert run.passed() == {"test_metric[error-rate]"}, run
     assert f"sent 25 warm-up requests to {url}/health (25 answered)" in run.stdout, run
 
 
 def test_freshly_deployed_revision_has_its_utilizations_waited_for_not_failed(sandbox, gate, traffic, service_name):
-    # gated at once after its deploy: its requests are visible before its first CPU sample (two samples,
-    # 5 s apart); the visibility delay keeps the gate's first read before that sample whatever its start-up time
-    revision = sandbox.deploy(service_name)
-    sandbox.set_metrics_delay(5)
-    traffic(sandbox.service_url(service_name), 25)
-    run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=30", "-k", "utilization")
+    # deployed less than 5 s before a 60 s sample period ends and gated at once: its requests are in that
+    # period, its first CPU sample (the second resource sample, 5 s after the first) in the next one
+    for _attempt in range(3):
+        time.sleep(max(0.0, seconds_to_sample_end() - 4.5))
+        period_end = time.time() // 60 * 60 + 60
+        revision = sandbox.deploy(service_name)
+        traffic(sandbox.service_url(service_name), 25)
+        if time.time() < period_end - 0.2:
+            break
+    else:
+        raise AssertionError("could not deploy and send 25 requests within 4.5 s, three times")
+    run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=140", "-k", "utilization")
     assert run.returncode == 0, run
     assert run.passed() == {"test_metric[memory-utilization]", "test_metric[cpu-utilization]"}, run
     assert "NOT VERIFIED" not in run.stdout, run
@@ -158,8 +167,54 @@ def test_first_deploy_baseline_is_skipped_as_not_verified_even_with_no_data_fail
 def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(sandbox, gate, traffic, service_name):
     _previous, canary, url = _canary(sandbox, service_name)
     traffic(url, 30)  # the previous revision gets nothing in the window
-    run = gate(service_name, url, "--metrics-timeout=5", "--metrics-no-data=skip", "-k", "baseline")
+    run = gate(service_name, url, SAMPLED_TIMEOUT, "--metrics-no-data=skip", "-k", "baseline")
     assert run.returncode == 1 and not run.passed(), run  # only skipped checks: nothing verified
     assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert "inconclusive: the previous revision" in run.stdout and "had 0 requests" in run.stdout, run
     assert "NOT VERIFIED tests_metrics/test_metrics.py::test_baseline[p95-latency]" in run.stdout, run
+
+
+def test_requests_turned_away_before_an_instance_are_not_counted_and_warm_up_fails(
+    sandbox, gate, queries_for, service_name
+):
+    from revgate.metrics_query import Window
+
+    _previous, canary, url = _canary(sandbox, service_name)
+    kill_revision(sandbox, canary)  # the tag URL still routes to it; the router answers 503 itself
+    run = gate(service_name, url, SAMPLED_TIMEOUT, "--warmup-requests=25", "-k", "not baseline and error-rate")
+    assert run.returncode == 1, run
+    assert run.failed() == {"test_metric[error-rate]"}, run  # a failure, not "no data"
+    assert "NOT VERIFIED" not in run.stdout.split("short test summary")[-1], run
+    assert f"sent 25 warm-up requests to {url}/health (25 answered)" in run.stdout, run  # answered: by the router
+    assert "none of the 25 warm-up requests sent to the revision is in run.googleapis.com/request_count" in run.stdout, run
+    assert "Cloud Run counts only requests that reach an instance, so they were turned away before one" in run.stdout, run
+    assert "or the wait was shorter than a 60 s sample" in run.stdout, run  # a 72 s wait, not Cloud Run's 240 s
+    counts = queries_for(service_name, (canary,)).request_counts(Window.ending_now(600))
+    assert counts.get(canary, {}) == {}, counts
+
+
+def test_request_count_points_are_60_s_samples(sandbox, traffic, service_name):
+    from google.cloud import monitoring_v3
+
+    from metric_checks.conftest import monitoring_client
+
+    sandbox.deploy(service_name)
+    traffic(sandbox.service_url(service_name), 7)
+    sent = time.time()
+    time.sleep(seconds_to_sample_end() + METRICS_DELAY + 0.5)
+    now = time.time()
+    series = list(
+        monitoring_client(sandbox.env).list_time_series(
+            request={
+                "name": f"projects/{sandbox.project}",
+                "filter": f'metric.type = "run.googleapis.com/request_count" AND resource.labels.service_name = "{service_name}"',
+                "interval": {"start_time": {"seconds": int(now - 600)}, "end_time": {"seconds": int(now)}},
+                "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+            },
+            timeout=10,
+        )
+    )
+    points = [(p.interval.start_time.timestamp(), p.interval.end_time.timestamp(), p.value.int64_value) for s in series for p in s.points]
+    assert sum(n for _, _, n in points) == 7, points
+    for start, end, _ in points:
+        assert end - start == 60 and end % 60 == 0 and start <= sent <= end + 60, points
