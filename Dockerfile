@@ -1,24 +1,20 @@
-# The revgate suite image: a CI gate step, or the scheduled monitoring Cloud Run Job
-# (examples/monitoring). The setup is the README's "Using it" lines.
+# revgate's image: `revgate` as the entrypoint, Chromium included. A service's
+# checklist is mounted or copied to /gate/checklist.toml (the working directory,
+# where revgate looks for checklist.toml when --checklist is not given):
+#   docker build -t revgate .
+#   docker run --rm -v "$PWD/checklist.toml:/gate/checklist.toml:ro" -e REVGATE_AUTH_TOKEN \
+#     revgate --revision-url https://TAG---SERVICE-HASH.a.run.app --service S --region R --project P
 FROM python:3.11-slim
 
-WORKDIR /revgate
-COPY requirements.txt pyproject.toml ./
-RUN pip install --no-cache-dir -r requirements.txt
-# the browser checks' Chromium, with the system libraries it needs
+COPY pyproject.toml README.md conftest.py pytest.ini checklist.toml /src/
+COPY revgate/ /src/revgate/
+COPY rollback/ /src/rollback/
+COPY tests_smoke/ /src/tests_smoke/
+COPY tests_metrics/ /src/tests_metrics/
+COPY tests_frontend/ /src/tests_frontend/
+# the README's install: one pip install of revgate, then the browser checks' Chromium
+RUN pip install --no-cache-dir /src && rm -rf /src
 RUN python -m playwright install --with-deps chromium
 
-COPY pytest.ini conftest.py checklist.toml ./
-COPY revgate/ revgate/
-COPY rollback/ rollback/
-COPY tests_smoke/ tests_smoke/
-COPY tests_metrics/ tests_metrics/
-COPY tests_frontend/ tests_frontend/
-COPY examples/monitoring/ examples/monitoring/
-# the -e registers revgate's options early (pytest11 entry point)
-RUN pip install --no-cache-dir --no-deps -e .
-
-# A monitoring job task: the target of CLOUD_RUN_TASK_INDEX in $REVGATE_TARGETS.
-# As a CI gate step: --entrypoint pytest, then the gate's arguments.
-ENV REVGATE_TARGETS=/revgate/examples/monitoring/targets.toml
-ENTRYPOINT ["python", "examples/monitoring/run_target.py"]
+WORKDIR /gate
+ENTRYPOINT ["revgate"]

@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not config.pluginmanager.hasplugin("rerunfailures"):
         raise pytest.UsageError(
-            f"--retries {retries} needs pytest-rerunfailures: pip install -r requirements.txt"
+            f"--retries {retries} needs pytest-rerunfailures: pip install revgate (it depends on it)"
         )
     if config.getoption("reruns", None) is None:  # an explicit --reruns wins
         config.option.reruns = retries

@@ -3,7 +3,7 @@
 A Cloud Run Job started with ``--tasks N`` runs N copies of the container;
 each gets ``CLOUD_RUN_TASK_INDEX`` (0 .. N-1). This script picks the target
 with that index from the targets file (``REVGATE_TARGETS``, default
-``examples/monitoring/targets.toml``) and runs ``pytest`` for it::
+``targets.toml`` beside this script) and runs ``revgate`` for it::
 
     [[target]]
     url = "https://emergence-abc123-ew.a.run.app"   # required
@@ -12,8 +12,11 @@ with that index from the targets file (``REVGATE_TARGETS``, default
     project = "my-project"
 
 Monitoring defaults: rollback off (``REVGATE_ROLLBACK=off`` unless set), one
-retry (``REVGATE_RETRIES=1`` unless set). Extra arguments go to pytest as
-they are. ``--print`` prints the pytest command instead of running it.
+retry (``REVGATE_RETRIES=1`` unless set). Extra arguments go to revgate as
+they are. ``--print`` prints the revgate command instead of running it. The
+checklist is ``checklist.toml`` of the working directory unless
+``--checklist=FILE`` is given (the image of ``Dockerfile`` here copies both
+files in).
 
 Exit codes are pytest's; a bad targets file or index exits 4 with one line.
 """
@@ -26,8 +29,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TARGETS = REPO / "examples" / "monitoring" / "targets.toml"
+DEFAULT_TARGETS = Path(__file__).resolve().parent / "targets.toml"
 KEYS = {"url": "--revision-url", "service": "--service", "region": "--region", "project": "--project"}
 
 
@@ -65,7 +67,7 @@ def select(targets_path: Path, index_raw: str | None) -> dict[str, str]:
 
 def command(target: dict[str, str], extra: list[str]) -> list[str]:
     args = [f"{KEYS[k]}={v}" for k, v in target.items()]
-    return [sys.executable, "-m", "pytest", *args, *extra]
+    return [sys.executable, "-m", "revgate", *args, *extra]
 
 
 def main(argv: list[str]) -> int:
@@ -83,7 +85,6 @@ def main(argv: list[str]) -> int:
         return 0
     os.environ.setdefault("REVGATE_ROLLBACK", "off")
     os.environ.setdefault("REVGATE_RETRIES", "1")
-    os.chdir(REPO)
     os.execv(sys.executable, cmd)
     return 0  # pragma: no cover - execv does not return
 

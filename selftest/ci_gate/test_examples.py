@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,10 @@ def _strings(node: Any) -> list[str]:
     return []
 
 
-def pytest_options_in(text: str) -> set[str]:
-    """Every --option written after a 'pytest' command in the text."""
+def revgate_options_in(text: str) -> set[str]:
+    """Every --option written after a 'revgate' command in the text."""
     found: set[str] = set()
-    for match in re.finditer(r"\bpytest\b(.*?)(?:\n\s*\n|$)", text, flags=re.S):
+    for match in re.finditer(r"(?:^|\s)revgate\b(.*?)(?:\n\s*\n|$)", text, flags=re.S):
         found |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", match.group(1)))
     return found
 
@@ -58,22 +59,60 @@ def known(option: str, help_text: str) -> bool:
     return re.search(rf"(^\s+|, ){re.escape(option)}(?![\w-])", help_text, flags=re.M) is not None
 
 
+@pytest.fixture(scope="module")
+def action() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "action.yml").read_text())
+
+
 def test_there_are_examples() -> None:
     names = {p.relative_to(EXAMPLES).as_posix() for p in YAML_FILES}
     assert {"github/gate.yml", "github/monitor.yml", "cloudbuild.yaml"} <= names
 
 
+def _action_uses(data: Any) -> list[dict[str, Any]]:
+    """The workflow steps that use revgate's action."""
+    steps = [step for job in data.get("jobs", {}).values() for step in job.get("steps", [])]
+    return [step for step in steps if str(step.get("uses", "")).split("@")[0].endswith("/revgate")]
+
+
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
-def test_yaml_parses_and_passes_only_existing_options(path: Path, pytest_help: str) -> None:
+def test_yaml_parses_and_passes_only_existing_inputs_and_options(
+    path: Path, pytest_help: str, action: dict[str, Any]
+) -> None:
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict)
-    options = set()
+    options: set[str] = set()
     for text in _strings(data):
-        options |= pytest_options_in(text)
-    assert options, f"{path.name} runs no pytest command"
-    assert {"--revision-url"} <= options
+        options |= revgate_options_in(text)
+    uses = _action_uses(data)
+    assert options or uses, f"{path.name} neither runs revgate nor uses its action"
+    for step in uses:
+        inputs = set(step.get("with", {}))
+        assert "revision-url" in inputs
+        assert inputs <= set(action["inputs"]), f"{path.name} passes inputs the action does not declare"
+        for value in _strings(step.get("with", {})):
+            options |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", value))
+    if not uses:
+        assert "--revision-url" in options
     missing = sorted(o for o in options if not known(o, pytest_help))
-    assert not missing, f"{path.name} passes options pytest --help does not know: {missing}"
+    assert not missing, f"{path.name} passes options revgate does not know: {missing}"
+
+
+def test_the_action_is_composite_installs_itself_and_passes_known_options(
+    action: dict[str, Any], pytest_help: str
+) -> None:
+    assert action["runs"]["using"] == "composite"
+    text = yaml.safe_dump(action["runs"])
+    assert 'pip" install --quiet "${{ github.action_path }}"' in text or "install --quiet \"${{ github.action_path }}\"" in text
+    used = set(re.findall(r"\$\{\{ inputs\.([\w-]+) \}\}", text))
+    assert used <= set(action["inputs"]), used - set(action["inputs"])
+    for name in ("revision-url", "service", "region", "project", "checklist", "rollback", "promote", "sections", "extra-args"):
+        assert name in action["inputs"] and action["inputs"][name]["description"]
+    assert set(action["outputs"]) == {"verdict", "revision", "rollback-status", "report-json"}
+    (gate,) = [step for step in action["runs"]["steps"] if step.get("id") == "gate"]
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", gate["run"]))
+    missing = sorted(o for o in options if not known(o, pytest_help))
+    assert not missing, f"the action passes options revgate does not know: {missing}"
 
 
 def test_github_workflows_have_their_triggers() -> None:
@@ -82,9 +121,10 @@ def test_github_workflows_have_their_triggers() -> None:
     # pyyaml reads the key 'on' as True (YAML 1.1)
     assert "push" in gate[True]
     assert monitor[True]["schedule"][0]["cron"]
-    assert monitor["jobs"]["monitor"]["env"]["REVGATE_ROLLBACK"] == "off"
+    assert [step["with"]["rollback"] for step in _action_uses(monitor)] == ["off"]
     steps = " ".join(_strings(gate["jobs"]))
-    assert "--no-traffic --tag" in steps and "--promote 10" in steps and "--promote 100" in steps
+    assert "--no-traffic --tag" in steps
+    assert [step["with"].get("promote") for step in _action_uses(gate)] == ["10", "100"]
 
 
 def test_cloud_build_steps_deploy_gate_and_promote() -> None:
@@ -104,26 +144,26 @@ def test_monitoring_job_args_exist(pytest_help: str) -> None:
     for option in options:
         assert known(option, pytest_help)
     assert "--tasks" in script and "gcloud scheduler jobs create http" in script
+    job_image = (EXAMPLES / "monitoring" / "Dockerfile").read_text()
+    for line in job_image.splitlines():
+        if line.startswith("COPY "):
+            for name in line.split()[1:-1]:
+                assert (EXAMPLES / "monitoring" / name).is_file(), f"the job's Dockerfile copies {name}, not in examples/monitoring"
 
 
-def test_dockerfile_installs_as_the_readme_says() -> None:
+def test_dockerfile_installs_the_package_as_the_readme_says() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     readme = (REPO / "README.md").read_text()
-    runs = " && ".join(
-        line.removeprefix("RUN ").replace(" --no-cache-dir", "") for line in dockerfile.splitlines() if line.startswith("RUN ")
-    )
-    (setup,) = re.findall(r"^(pip install -r requirements\.txt && pip install --no-deps -e \.)", readme, flags=re.M)
-    for command in setup.split(" && "):
-        assert command in runs, f"the Dockerfile does not run the README's {command!r}"
-    copied = {line.split()[1].rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")}
-    copied |= {w for line in dockerfile.splitlines() if line.startswith("COPY ") for w in line.split()[1:-1]}
+    assert re.search(r"^ENTRYPOINT \[\"revgate\"\]$", dockerfile, flags=re.M)
+    assert "RUN pip install --no-cache-dir /src" in dockerfile
+    assert re.search(r"^pip install \S*revgate\S*", readme, flags=re.M), "the README's install line"
+    copied = {w.rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ") for w in line.split()[1:-1]}
     for path in copied:
         assert (REPO / path).exists(), f"the Dockerfile copies {path}, which does not exist"
-    ini = (REPO / "pytest.ini").read_text()
-    (testpaths,) = re.findall(r"^testpaths\s*=\s*(.+)$", ini, flags=re.M)
-    packages = re.findall(r'"(\w+)"', re.findall(r"^packages\s*=\s*\[(.*)\]", (REPO / "pyproject.toml").read_text(), flags=re.M)[0])
-    for path in [*testpaths.split(), *packages, "conftest.py", "pytest.ini", "checklist.toml", "requirements.txt"]:
-        assert path in copied, f"the Dockerfile does not copy {path}"
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    for path in [*wheel["packages"], *wheel["force-include"], "pyproject.toml", "README.md"]:
+        assert path in copied, f"the Dockerfile does not copy {path}, which the wheel needs"
 
 
 def _select(index: str | None, targets: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -140,6 +180,7 @@ def test_task_index_selects_the_target(tmp_path: Path) -> None:
     first = _select(None, shipped, "--print", "--publish-metrics")
     second = _select("1", shipped, "--print")
     assert first.returncode == 0 and second.returncode == 0
+    assert shlex.split(first.stdout)[1:3] == ["-m", "revgate"]
     assert shlex.split(first.stdout)[3:] == [
         "--revision-url=https://emergence-abc123-ew.a.run.app",
         "--service=emergence",
@@ -176,7 +217,7 @@ def test_task_runs_the_gate_for_its_target_with_rollback_off(
     report = tmp_path / "report.json"
     env = {"PATH": "/usr/bin:/bin", "REVGATE_TARGETS": str(targets), "CLOUD_RUN_TASK_INDEX": "1", **sandbox.env}
     proc = subprocess.run(
-        [sys.executable, str(RUN_TARGET), "tests_smoke", f"--checklist={checklist}", f"--report-json={report}"],
+        [sys.executable, str(RUN_TARGET), "--sections", "smoke", f"--checklist={checklist}", f"--report-json={report}"],
         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
