@@ -6,11 +6,23 @@ errored; skipped checks are left out) is written with ``CreateTimeSeries``:
 - ``custom.googleapis.com/revgate/check_passed``: GAUGE INT64, 1 pass / 0 fail;
 - ``custom.googleapis.com/revgate/check_duration_seconds``: GAUGE DOUBLE, seconds.
 
-Labels: ``check`` (the test name, ``test_api[memory-user-stats]``), ``service``
-and ``revision`` (empty when no ``--service`` is given); monitored resource
-``global`` of the project. Requests carry at most :data:`BATCH` series, an
-explicit timeout and a bounded retry. A publishing failure is reported in the
-terminal summary and the JSON report; it does not change the verdict.
+Labels: ``check`` (the test name, ``test_api[memory-user-stats]``), ``target``
+(the host, and port when not the default, of ``--revision-url``: one series per
+target, so two targets gated or monitored from one project never write the
+same series), ``service`` and ``revision`` (empty when no ``--service`` is
+given); monitored resource ``global`` of the project. Requests carry at most
+:data:`BATCH` series, an explicit timeout and a bounded retry. A publishing
+failure is reported in the terminal summary and the JSON report; it does not
+change the verdict.
+
+Within Cloud Monitoring's limits (cloud.google.com/monitoring/quotas and the
+``TimeInterval`` reference): one point per series per run, stamped with the
+end of the run (never more than 25 h old); a label value longer than
+:data:`MAX_LABEL_VALUE` (1024) is cut at a character boundary and ends with a
+hash of the whole value, so distinct values stay distinct series. Cloud
+Monitoring takes one point per series every 5 s: two runs against one target
+that end less than 5 s apart get the second refused (INVALID_ARGUMENT),
+reported like any publishing failure.
 
 Alert on them with, for instance, ``metric.type =
 "custom.googleapis.com/revgate/check_passed"`` below 1 for two runs.
@@ -18,21 +30,38 @@ Alert on them with, for instance, ``metric.type =
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from .results import deployment_of, results_key
 
-__all__ = ["BATCH", "DURATION_METRIC", "PASSED_METRIC", "Publication", "add_options", "build_series", "publish"]
+__all__ = [
+    "BATCH",
+    "DURATION_METRIC",
+    "MAX_LABEL_VALUE",
+    "PASSED_METRIC",
+    "Publication",
+    "add_options",
+    "build_series",
+    "label_value",
+    "publish",
+    "target_label",
+]
 
 PASSED_METRIC = "custom.googleapis.com/revgate/check_passed"
 DURATION_METRIC = "custom.googleapis.com/revgate/check_duration_seconds"
 BATCH = 200
 """Cloud Monitoring accepts at most 200 time series per CreateTimeSeries request."""
+MAX_LABEL_VALUE = 1024
+"""Cloud Monitoring's "String length for label value" (cloud.google.com/monitoring/quotas)."""
+MAX_PAST = 25 * 3600
+"""A point's end time may be at most 25 h in the past (TimeInterval, writes)."""
 CALL_TIMEOUT = 10.0
 RETRY_DEADLINE = 15.0
 ENV = "REVGATE_PUBLISH_METRICS"
@@ -82,10 +111,36 @@ class Publication:
 publication_key = pytest.StashKey[Publication]()
 
 
-def build_series(checks: list[Any], *, project: str, service: str, revision: str, at: float) -> list[Any]:
+def label_value(value: str) -> str:
+    """``value`` within :data:`MAX_LABEL_VALUE` characters and UTF-8 bytes; a longer one is cut at a character
+    boundary and ends with ``~`` and 12 hex digits of its SHA-256, so two long values stay two labels."""
+    if len(value.encode()) <= MAX_LABEL_VALUE:
+        return value
+    digest = "~" + hashlib.sha256(value.encode()).hexdigest()[:12]
+    head = value.encode()[: MAX_LABEL_VALUE - len(digest)].decode("utf-8", errors="ignore")
+    return head + digest
+
+
+def target_label(url: str) -> str:
+    """The target a series belongs to: the URL's host, with its port when it is not the scheme's default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{host}:{port}" if port is not None and port != default else host
+
+
+def build_series(
+    checks: list[Any], *, project: str, service: str, revision: str, at: float, target: str = ""
+) -> list[Any]:
     """Two GAUGE series per check that ran (pass/fail and duration), one point each at ``at``."""
     from google.cloud import monitoring_v3
 
+    if at < time.time() - MAX_PAST:
+        raise ValueError(f"a point at {at:.0f} is more than 25 h old: Cloud Monitoring refuses it")
     seconds, nanos = int(at), int((at - int(at)) * 1e9)
     names: dict[str, int] = {}
     out = []
@@ -101,7 +156,15 @@ def build_series(checks: list[Any], *, project: str, service: str, revision: str
             out.append(
                 monitoring_v3.TimeSeries(
                     {
-                        "metric": {"type": metric, "labels": {"check": label, "service": service, "revision": revision}},
+                        "metric": {
+                            "type": metric,
+                            "labels": {
+                                "check": label_value(label),
+                                "target": label_value(target),
+                                "service": label_value(service),
+                                "revision": label_value(revision),
+                            },
+                        },
                         "resource": {"type": "global", "labels": {"project_id": project}},
                         "metric_kind": "GAUGE",
                         "unit": "s" if metric == DURATION_METRIC else "1",
@@ -172,8 +235,14 @@ class PublishPlugin:
         deployment = deployment_of(self.config)
         service = deployment.service if deployment is not None else ""
         revision = ",".join(deployment.revisions_under_test) if deployment is not None else ""
+        url = self.config.getoption("revision_url", None) or os.environ.get("REVGATE_REVISION_URL", "")
         series = build_series(
-            list(results.checks.values()), project=self.project, service=service, revision=revision, at=time.time()
+            list(results.checks.values()),
+            project=self.project,
+            service=service,
+            revision=revision,
+            target=target_label(url),
+            at=time.time(),
         )
         self.config.stash[publication_key] = publish(series, project=self.project)
 

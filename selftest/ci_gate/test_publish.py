@@ -13,8 +13,7 @@ PASSED = "custom.googleapis.com/revgate/check_passed"
 DURATION = "custom.googleapis.com/revgate/check_duration_seconds"
 
 
-def read_back(sandbox: Sandbox, metric: str, service: str) -> dict[str, Any]:
-    """check label -> (value, labels) of the newest point, through the real monitoring_v3 client."""
+def _client(sandbox: Sandbox) -> Any:
     from revgate import google_clients
 
     saved = os.environ.get(google_clients.MONITORING_ENDPOINT_ENV)
@@ -26,6 +25,15 @@ def read_back(sandbox: Sandbox, metric: str, service: str) -> dict[str, Any]:
             os.environ.pop(google_clients.MONITORING_ENDPOINT_ENV)
         else:
             os.environ[google_clients.MONITORING_ENDPOINT_ENV] = saved
+    return client
+
+
+def read_back(sandbox: Sandbox, metric: str, service: str, *, key: str = "check") -> dict[Any, Any]:
+    """check label (or ``key``: a tuple of labels) -> (value, labels, resource type) of the newest point,
+    through the real monitoring_v3 client."""
+    from revgate import google_clients
+
+    client = _client(sandbox)
     now = time.time()
     request = {
         "name": f"projects/{sandbox.project}",
@@ -36,15 +44,21 @@ def read_back(sandbox: Sandbox, metric: str, service: str) -> dict[str, Any]:
     for series in client.list_time_series(request=request, timeout=10, retry=google_clients.bounded_retry()):
         point = series.points[0].value
         value = point.int64_value if metric == PASSED else point.double_value
-        out[series.metric.labels["check"]] = (value, dict(series.metric.labels), series.resource.type)
+        labels = dict(series.metric.labels)
+        name = labels[key] if key == "check" else (labels["check"], labels["target"])
+        assert name not in out, f"two series for {name}"
+        out[name] = (value, labels, series.resource.type)
     return out
 
 
-def test_published_outcomes_and_durations_read_back(sandbox: Sandbox, service: str, gate: Callable[..., Any]) -> None:
+def test_published_outcomes_read_back(sandbox: Sandbox, service: str, gate: Callable[..., Any]) -> None:
+    from revgate.publish import target_label
+
     sandbox.deploy(service)
     canary = sandbox.deploy(service, tag="canary", no_traffic=True, faults=["stats_500"])
 
-    g = gate(sandbox.tag_url(service, "canary"), f"--service={service}", "--publish-metrics", "--rollback=off")
+    url = sandbox.tag_url(service, "canary")
+    g = gate(url, f"--service={service}", "--publish-metrics", "--rollback=off")
 
     assert g.run.returncode == 1
     passed = read_back(sandbox, PASSED, service)
@@ -55,7 +69,9 @@ def test_published_outcomes_and_durations_read_back(sandbox: Sandbox, service: s
         "test_websocket[session]": 1,
     }  # the skipped, empty test_latency is not published
     _, labels, resource = passed["test_api[stats]"]
-    assert labels == {"check": "test_api[stats]", "service": service, "revision": canary}
+    host, port = url.removeprefix("http://").split(":")[0], url.rsplit(":", 1)[1].split("/")[0]
+    assert labels == {"check": "test_api[stats]", "target": f"{host}:{port}", "service": service, "revision": canary}
+    assert target_label(url) == f"{host}:{port}"
     assert resource == "global"
     durations = read_back(sandbox, DURATION, service)
     assert set(durations) == set(passed)
@@ -103,3 +119,64 @@ def test_publish_needs_a_project(sandbox: Sandbox, service: str, run_suite: Call
     assert run.returncode == 4
     assert "--publish-metrics needs a project: give --project" in run.stderr
     assert "Traceback" not in run.output
+
+
+def test_two_targets_publish_one_series_each(sandbox: Sandbox, service: str, gate: Callable[..., Any]) -> None:
+    from revgate.publish import target_label
+
+    sandbox.deploy(service)
+    sandbox.deploy(service, tag="canary")  # the new revision serves the service URL and its tag URL
+    urls = [sandbox.service_url(service), sandbox.tag_url(service, "canary")]
+    for url in urls:
+        g = gate(url, f"--service={service}", "--publish-metrics", "--rollback=off", "-k", "health")
+        assert g.json["published_metrics"]["error"] is None, g.run
+
+    passed = read_back(sandbox, PASSED, service, key="target")
+    targets = {target_label(u) for u in urls}
+    assert len(targets) == 2
+    assert set(passed) == {("test_health[health]", t) for t in targets}  # one series per target, none shared
+
+
+def test_a_second_point_within_5_s_is_refused_as_cloud_monitoring_does(sandbox: Sandbox) -> None:
+    from revgate.publish import build_series, publish
+    from revgate.results import Check
+
+    checks = [Check(id="t::test_health[health]", name="test_health[health]", gating=True, duration=0.1)]
+    now = time.time()
+    labels = {"project": sandbox.project, "service": "five-seconds", "revision": "r1", "target": "h:1"}
+    first = publish(build_series(checks, at=now - 4, **labels), project=sandbox.project, client=_client(sandbox))
+    assert first.error == "" and first.series == 2
+    second = publish(build_series(checks, at=now, **labels), project=sandbox.project, client=_client(sandbox))
+    assert second.error == (
+        "CreateTimeSeries: InvalidArgument: One or more TimeSeries could not be written: One or more points were "
+        "written more frequently than the maximum sampling period configured for the metric.: timeSeries[0]"
+    )
+    assert "published metrics: FAILED after 1 request(s)" in second.summary()
+    third = publish(build_series(checks, at=now + 1.5, **labels), project=sandbox.project, client=_client(sandbox))
+    assert third.error == "", third.error  # 5.5 s after the first point
+
+
+def test_long_label_values_are_cut_within_the_limit_and_stay_distinct(sandbox: Sandbox) -> None:
+    from revgate.publish import MAX_LABEL_VALUE, build_series, label_value, publish
+    from revgate.results import Check
+
+    base = "test_x[" + "\u00e9" * 1100  # 2-byte characters: cut at a character boundary
+    checks = [Check(id=f"t::{base}{i}]", name=f"{base}{i}]", gating=True, duration=0.1) for i in range(2)]
+    series = build_series(checks, project=sandbox.project, service="s" * 2000, revision="r", target="t", at=time.time())
+    values = [ts.metric.labels["check"] for ts in series]
+    assert all(len(v.encode()) <= MAX_LABEL_VALUE for v in values)
+    assert len(set(values)) == 2 and values[0].startswith("test_x[\u00e9")
+    assert label_value("short") == "short"
+    pub = publish(series, project=sandbox.project, client=_client(sandbox))
+    assert pub.error == "" and pub.series == 4, pub.error
+
+
+def test_a_point_older_than_25_hours_is_never_built() -> None:
+    import pytest
+
+    from revgate.publish import build_series
+    from revgate.results import Check
+
+    checks = [Check(id="t::test_a", name="test_a", gating=True, duration=0.1)]
+    with pytest.raises(ValueError, match="more than 25 h old"):
+        build_series(checks, project="p", service="s", revision="r", at=time.time() - 25 * 3600 - 60)
