@@ -37,7 +37,7 @@ from google.rpc import status_pb2
 from sandbox.calls import CallLog
 from sandbox.convert import from_traffic_targets, template_config, to_revision, to_service
 from sandbox.core import AlreadyExists, EtagMismatch, NotFound, Operation, SandboxCore, Unimplemented
-from sandbox.traffic import TrafficError
+from sandbox.traffic import TrafficError, traffic_to_revisions
 
 __all__ = ["admin_handlers"]
 
@@ -150,9 +150,14 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
         return grpc.unary_unary_rpc_method_handler(handle, request_deserializer=deserialize, response_serializer=serialize)
 
     def get_service(request: run_v2.GetServiceRequest) -> run_v2.Service:
-        svc = core.service(names.service(request.name))
+        name = names.service(request.name)
         with core.lock:
-            return to_service(core.state, svc)
+            answer = to_service(core.state, core.service(name))
+            race = core.race_after_get.pop(name, None)
+            if race is not None:  # another writer changes the traffic right after this read: its etag is stale
+                current = core.service(name)
+                core.update_traffic(name, traffic_to_revisions(current.traffic, race), etag=current.etag)
+        return answer
 
     def list_services(request: run_v2.ListServicesRequest) -> run_v2.ListServicesResponse:
         names.location(request.parent)

@@ -201,17 +201,23 @@ class Sandbox:
     def service_name(self, service: str) -> str:
         return f"projects/{self.project}/locations/{self.region}/services/{service}"
 
-    def traffic(self, service: str) -> list[dict[str, Any]]:
-        """``traffic_statuses`` read through the real ``run_v2`` client: type, revision, percent, tag, uri."""
+    def get_service(self, service: str) -> Any:
+        """The ``run_v2.Service`` read through the real client (one GetService call)."""
         from google.cloud import run_v2
         from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
 
         channel = grpc.insecure_channel(self.env["CLOUD_RUN_API_ENDPOINT"])
         try:
             client = run_v2.ServicesClient(transport=ServicesGrpcTransport(channel=channel))
-            svc = client.get_service(name=self.service_name(service), timeout=10)
+            return client.get_service(name=self.service_name(service), timeout=10)
         finally:
             channel.close()
+
+    def traffic(self, service: str) -> list[dict[str, Any]]:
+        """``traffic_statuses`` read through the real ``run_v2`` client: type, revision, percent, tag, uri."""
+        from google.cloud import run_v2
+
+        svc = self.get_service(service)
         return [
             {
                 "type": run_v2.TrafficTargetAllocationType(t.type_).name.removeprefix("TRAFFIC_TARGET_ALLOCATION_TYPE_"),
@@ -236,6 +242,11 @@ class Sandbox:
     def fail_next_reconcile(self, message: str) -> None:
         """The next UpdateService operation fails: terminal_condition FAILED with ``message``, traffic unchanged."""
         self.control.call("FailReconcile", {"message": message})
+
+    def race_next_get(self, service: str, to_revisions: dict[str, int]) -> None:
+        """Right after the next GetService of ``service`` is answered, another writer sets this split:
+        whoever read the service then holds a stale etag (a real conflict, answered as the etag mode says)."""
+        self.control.call("RaceNextGet", {"service": service, "to_revisions": to_revisions})
 
     def service_urls(self, service: str) -> list[str]:
         """``service.urls``: the loopback URL, then the hash-style and deterministic-style URLs."""

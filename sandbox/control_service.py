@@ -17,10 +17,14 @@ Inject             ``{"method", "code", "times", "message"?}``      ``{}``
 SetEtagMode        ``{"mode"}``: ABORTED, FAILED_PRECONDITION, NONE  ``{}``
 FailReconcile      ``{"message"}``: the next UpdateService           ``{}``
                    operation fails to reconcile
+RaceNextGet        ``{"service", "to_revisions" {R: P}}``: another   ``{}``
+                   writer sets that split right after the next
+                   GetService of the service is answered
 SetOperationDelay  ``{"seconds"}``                                  ``{}``
 SetMetricsDelay    ``{"seconds"}``                                  ``{}``
 Calls              ``{}``                                           ``{"counts": {method: n}}``
-ResetCalls         ``{}``                                           ``{}`` (counts and faults)
+ResetCalls         ``{}``                                           ``{}`` (counts, faults, races,
+                                                                    failed reconciles)
 Shutdown           ``{}``                                           ``{}``
 =================  ===============================================  ===========================
 
@@ -165,10 +169,20 @@ def control_handler(
 
     def reset_calls(req: dict[str, Any]) -> dict[str, Any]:
         calls.clear()
+        with core.lock:
+            core.race_after_get.clear()
+            core.fail_next_reconcile = ""
         return {}
 
     def stop(req: dict[str, Any]) -> dict[str, Any]:
         shutdown()
+        return {}
+
+    def race_next_get(req: dict[str, Any]) -> dict[str, Any]:
+        service = str(req["service"])
+        core.service(service)
+        with core.lock:
+            core.race_after_get[service] = {str(k): int(v) for k, v in req["to_revisions"].items()}
         return {}
 
     methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -179,6 +193,7 @@ def control_handler(
         "Inject": inject,
         "SetEtagMode": set_etag_mode,
         "FailReconcile": fail_reconcile,
+        "RaceNextGet": race_next_get,
         "SetOperationDelay": set_operation_delay,
         "SetMetricsDelay": set_metrics,
         "Calls": lambda req: {"counts": calls.counts()},

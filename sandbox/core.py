@@ -115,6 +115,8 @@ class SandboxCore:
         self.ready_timeout = ready_timeout
         self.etag_mode = "ABORTED"
         self.fail_next_reconcile = ""
+        self.race_after_get: dict[str, dict[str, int]] = {}
+        """Service -> split that another writer sets right after the next GetService of it is answered."""
         """When set, the next UpdateService operation fails to reconcile with this message."""
         self.lock = threading.RLock()
         self.operations: dict[str, Operation] = {}

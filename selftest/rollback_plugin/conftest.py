@@ -66,12 +66,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The sandbox with its call counts zeroed, no injected fault and no operation delay."""
+    """The sandbox with its call counts zeroed, no injected fault, no operation delay, etags answered ABORTED."""
     sandbox.reset_calls()
     sandbox.set_operation_delay(0)
+    sandbox.set_etag_mode("ABORTED")
     yield sandbox
     sandbox.reset_calls()
     sandbox.set_operation_delay(0)
+    sandbox.set_etag_mode("ABORTED")
 
 
 @pytest.fixture
