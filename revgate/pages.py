@@ -85,8 +85,10 @@ class RequestTrouble:
     failure: str = ""
 
     def describe(self) -> str:
-        what = f"HTTP {self.status}" if self.status is not None else self.failure
-        return f"{self.method} {self.url} ({self.resource_type}): {what}"
+        return f"{self.method} {self.url} ({self.resource_type}): {self.cause()}"
+
+    def cause(self) -> str:
+        return f"HTTP {self.status}" if self.status is not None else plain_failure(self.failure)
 
 
 @dataclass
@@ -115,6 +117,10 @@ class PageWatch:
         self.troubles: list[RequestTrouble] = []
         self.log: list[str] = []
         """Everything seen, in order, for the console log artifact."""
+        self.causes: dict[str, str] = {}
+        """URL -> why the secret route could not fetch it (the browser only sees an abort code)."""
+        self.error_places: dict[str, str] = {}
+        """Uncaught error text -> 'URL:line:column' (Chromium's DevTools; a SyntaxError has no stack)."""
         self._in_flight: set[int] = set()
         self._last_activity = time.monotonic()
         self._started = time.monotonic()
@@ -134,12 +140,45 @@ class PageWatch:
         self.console.append(line)
         self._note(f"console.{line.kind}: {line.text}{line.where()}")
 
+    def watch_exceptions(self, page: Page) -> None:
+        """Chromium only: where each uncaught error was thrown, from DevTools (a SyntaxError's file and line)."""
+        try:
+            session = page.context.new_cdp_session(page)
+            session.on("Runtime.exceptionThrown", self._on_exception_thrown)
+            session.send("Runtime.enable")
+        except Exception:  # noqa: BLE001 - not Chromium: messages keep Playwright's stack only
+            return
+
+    def _on_exception_thrown(self, params: dict[str, Any]) -> None:
+        details = params.get("exceptionDetails") or {}
+        url = details.get("url") or ""
+        frames = (details.get("stackTrace") or {}).get("callFrames") or []
+        if not url and frames:
+            url = frames[0].get("url") or ""
+        if not url:
+            return
+        text = ((details.get("exception") or {}).get("description") or details.get("text") or "").splitlines()
+        where = f"{url}:{int(details.get('lineNumber', 0)) + 1}:{int(details.get('columnNumber', 0)) + 1}"
+        if text:
+            self.error_places.setdefault(text[0], where)
+
     def _on_page_error(self, error: Any) -> None:
         text = getattr(error, "message", None) or str(error)
         name = getattr(error, "name", "") or "Error"
-        self.page_errors.append(f"{name}: {text}" if not text.startswith(name) else text)
+        line = f"{name}: {text}" if not text.startswith(name) else text
         stack = getattr(error, "stack", "") or ""
+        place = _first_place(stack)
+        self.page_errors.append(line + (f" (at {place})" if place else ""))
         self._note(f"uncaught {name}: {text}" + (f"\n{stack}" if stack else ""))
+
+    def place_errors(self) -> list[str]:
+        """The uncaught errors, each with where it was thrown when its stack did not say."""
+        placed = []
+        for line in self.page_errors:
+            if " (at " not in line and line in self.error_places:
+                line += f" (at {self.error_places[line]})"
+            placed.append(line)
+        return placed
 
     def _on_request(self, request: Request) -> None:
         self._in_flight.add(id(request))
@@ -153,6 +192,8 @@ class PageWatch:
     def _on_request_failed(self, request: Request) -> None:
         self._on_request_done(request)
         failure = request.failure or "failed"
+        if request.url in self.causes:
+            failure = self.causes[request.url]
         self.troubles.append(RequestTrouble(request.method, request.url, request.resource_type, failure=failure))
         self._note(f"request failed {request.method} {request.url}: {failure}")
 
@@ -181,8 +222,44 @@ class Judgement:
     """Reported without failing (third-party failures the checklist allows)."""
 
 
+_PLACE = re.compile(r"\b(https?://[^\s()]+:\d+:\d+)")
+
+NET_ERRORS = {
+    "net::ERR_CONNECTION_REFUSED": "connection refused",
+    "net::ERR_CONNECTION_RESET": "connection reset",
+    "net::ERR_CONNECTION_CLOSED": "connection closed",
+    "net::ERR_EMPTY_RESPONSE": "the server closed the connection without answering",
+    "net::ERR_NAME_NOT_RESOLVED": "host name not resolved",
+    "net::ERR_ADDRESS_UNREACHABLE": "address unreachable",
+    "net::ERR_TIMED_OUT": "timed out",
+    "net::ERR_CONNECTION_TIMED_OUT": "connection timed out",
+    "net::ERR_ABORTED": "aborted (the page stopped loading it)",
+}
+"""Chromium's error codes in plain words (the code is kept in messages too)."""
+
+GROUP_FROM = 3
+"""This many requests failing for one cause are one problem ("41 requests failed: connection refused")."""
+
+
+def _first_place(stack: str) -> str:
+    match = _PLACE.search(stack)
+    return match.group(1) if match else ""
+
+
+def plain_failure(failure: str) -> str:
+    """``net::ERR_CONNECTION_REFUSED`` -> ``connection refused (net::ERR_CONNECTION_REFUSED)``."""
+    for code, words in NET_ERRORS.items():
+        if failure.startswith(code):
+            return f"{words} ({failure})"
+    return failure
+
+
 def _is_favicon(url: str, icons: list[str]) -> bool:
     return urlsplit(url).path == "/favicon.ico" or url in icons
+
+
+def _matches_any(patterns: list[re.Pattern[str]], *texts: str) -> bool:
+    return any(p.search(t) for p in patterns for t in texts if t)
 
 
 def judge(
@@ -204,6 +281,7 @@ def judge(
     result = Judgement(problems=list(document))
     icons = timings.icons if timings else []
     ignored = [re.compile(p) for p in check.ignore_console]
+    ignored_requests = [re.compile(p) for p in getattr(check, "ignore_requests", [])]
 
     # Requests: one entry per URL (a stylesheet answered 404 is also 'aborted'; report the 404).
     reported: set[str] = set()
@@ -213,32 +291,48 @@ def judge(
         previous = by_url.get(trouble.url)
         if previous is None or (previous.status is None and trouble.status is not None):
             by_url[trouble.url] = trouble
-    request_lines: list[str] = []
+    same_origin: list[RequestTrouble] = []
+    third_party: list[RequestTrouble] = []
     for url, trouble in by_url.items():
         if _is_favicon(url, icons) and not check.require_favicon:
             skipped.add(url)
             continue
+        if _matches_any(ignored_requests, url, trouble.describe()):
+            skipped.add(url)
+            continue
         if origin_of(url) and origin_of(url) != origin:
-            line = f"third-party request {trouble.describe()}"
             if check.allow_third_party_failures:
-                result.notes.append(f"{line} (allowed: allow_third_party_failures = true)")
+                result.notes.append(f"third-party request {trouble.describe()} (allowed: allow_third_party_failures = true)")
                 skipped.add(url)
                 continue
-            request_lines.append(f"{line} (set allow_third_party_failures = true to accept it)")
+            third_party.append(trouble)
         else:
-            request_lines.append(f"request {trouble.describe()}")
+            same_origin.append(trouble)
         reported.add(url)
+    request_lines = _request_lines(same_origin, "")
+    request_lines += [
+        f"{line} (set allow_third_party_failures = true to accept it)" for line in _request_lines(third_party, "third-party ")
+    ]
 
-    for error in page_errors:
-        result.problems.append(f"uncaught exception: {error}")
+    for error, count in _counted(page_errors):
+        result.problems.append(f"uncaught exception: {error}" + (f" ({count} times)" if count > 1 else ""))
+    console_lines: list[str] = []
     for line in console:
         if line.kind != "error":
             continue
         if _RESOURCE_LOAD_FAILED.match(line.text) and line.url in reported | skipped:
             continue  # the browser's own line for a request listed below (or deliberately ignored)
-        if any(p.search(line.text) for p in ignored):
+        if _RESOURCE_LOAD_FAILED.match(line.text) and _is_favicon(line.url, icons):
+            # Chromium's own favicon fetch is no Playwright request: only its console line tells
+            if check.require_favicon:
+                console_lines.append(f"favicon missing: {line.text} (at {line.url})")
             continue
-        result.problems.append(f"console error: {line.text}{line.where()}")
+        if _RESOURCE_LOAD_FAILED.match(line.text) and _matches_any(ignored_requests, line.url):
+            continue
+        if _matches_any(ignored, line.text, line.url):
+            continue
+        console_lines.append(f"console error: {line.text}{line.where()}")
+    result.problems.extend(f"{text} ({count} times)" if count > 1 else text for text, count in _counted(console_lines))
     result.problems.extend(request_lines)
     result.problems.extend(rendering)
 
@@ -256,3 +350,27 @@ def judge(
             elif seen > limit:
                 result.problems.append(f"{label}: {seen:,.0f} {unit}, over the budget of {limit:,.0f} {unit} (key {key})")
     return result
+
+
+def _counted(lines: list[str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return list(counts.items())
+
+
+def _request_lines(troubles: list[RequestTrouble], prefix: str) -> list[str]:
+    """One line per request, except that ``GROUP_FROM`` or more with one cause are one line."""
+    by_cause: dict[str, list[RequestTrouble]] = {}
+    for trouble in troubles:
+        by_cause.setdefault(trouble.cause(), []).append(trouble)
+    lines = []
+    for cause, group in by_cause.items():
+        if len(group) < GROUP_FROM:
+            lines.extend(f"{prefix}request {t.describe()}" for t in group)
+            continue
+        shown = ", ".join(t.url for t in group[:3])
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        verb = "answered" if group[0].status is not None else "failed:"
+        lines.append(f"{len(group)} {prefix}requests {verb} {cause}: {shown}{more}")
+    return lines

@@ -4,9 +4,18 @@ Secrets: the API token (``auth = true``) and the IAM ID token are added by a
 route on the revision's own origin only. Each routed request is fetched by
 Playwright without following redirects and the answer handed to the browser,
 which follows any redirect itself: a redirect to another origin goes out as a
-fresh, unrouted request, so a secret never leaves the revision's origin (a
-plain ``route.continue_(headers=...)`` would carry the headers along a
-redirect, and ``extra_http_headers`` sends them everywhere).
+fresh, unrouted request, so a secret never leaves the revision's origin
+(``extra_http_headers`` would send them everywhere). Playwright routes only the
+first request of a redirect chain, so a redirect that stays on the origin
+(``/`` -> ``/lab``) is walked first: when every hop stays on the origin, a
+navigation continues with the headers (the browser follows the hops itself and
+sends them along: every hop was seen to be on the origin), and any other request
+gets the chain's last answer. A chain that leaves the origin is handed to the
+browser as it came, without the secret.
+
+When the route cannot fetch a request (the revision is down), the browser is
+told the matching network error (connection refused, reset, timed out) rather
+than a bare ``net::ERR_FAILED``, and the watch records the route's own reason.
 
 Evidence of a failed visit goes to the test's folder of the pytest-playwright
 output directory (``--output``, default ``test-results``): ``screenshot.png``
@@ -23,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .pages import PERF_SCRIPT, Judgement, PageWatch, Timings, judge, origin_of
+from .pages import PERF_SCRIPT, Judgement, PageWatch, Timings, judge, origin_of, plain_failure
 
 if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
     from playwright.sync_api import BrowserContext, Page, Route
@@ -37,21 +46,79 @@ QUIET_SECONDS = 0.1
 late fetches and errors thrown just after rendering are seen."""
 
 
-def add_secret_route(context: BrowserContext, *, origin: str, headers: dict[str, str], timeout: float) -> None:
-    """Send ``headers`` with every request to ``origin``, and only there (see the module docstring)."""
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_HOPS = 10
+_ABORT_CODES = (
+    ("ECONNREFUSED", "connectionrefused", "connection refused"),
+    ("ECONNRESET", "connectionreset", "connection reset"),
+    ("socket hang up", "connectionclosed", "connection closed without an answer"),
+    ("ENOTFOUND", "namenotresolved", "host name not resolved"),
+    ("EAI_AGAIN", "namenotresolved", "host name not resolved"),
+    ("EHOSTUNREACH", "addressunreachable", "address unreachable"),
+    ("Timeout", "timedout", "no answer within the request timeout"),
+    ("ETIMEDOUT", "timedout", "timed out"),
+)
+
+
+def _route_failure(exc: Exception) -> tuple[str, str]:
+    """(abort code for the browser, the real reason) of a failed ``route.fetch``."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].removeprefix("Route.fetch: ").removeprefix("apiRequestContext.fetch: ") if text else ""
+    for needle, code, words in _ABORT_CODES:
+        if needle in text:
+            return code, f"{words} ({first})"
+    return "failed", first or type(exc).__name__
+
+
+def add_secret_route(
+    context: BrowserContext,
+    *,
+    origin: str,
+    headers: dict[str, str],
+    timeout: float,
+    causes: dict[str, str] | None = None,
+) -> None:
+    """Send ``headers`` with every request to ``origin``, and only there (see the module docstring).
+
+    ``causes`` receives URL -> the real reason of each request the route could not fetch."""
+    from urllib.parse import urljoin
+
     from playwright.sync_api import Error as PlaywrightError
 
     pattern = re.compile("^" + re.escape(origin) + "(?:[/?#]|$)")
 
     def handle(route: Route) -> None:
+        request = route.request
+        sent = {**request.headers, **headers}
         try:
-            answer = route.fetch(
-                headers={**route.request.headers, **headers}, max_redirects=0, timeout=timeout * 1000
-            )
-        except PlaywrightError:
-            route.abort("failed")
-            return
-        route.fulfill(response=answer)
+            answer = route.fetch(headers=sent, max_redirects=0, timeout=timeout * 1000)
+            location = answer.headers.get("location", "")
+            if answer.status not in REDIRECTS or not location:
+                route.fulfill(response=answer)
+                return
+            # walk the chain while it stays on the origin
+            url, last = request.url, answer
+            for _ in range(MAX_HOPS):
+                url = urljoin(url, last.headers.get("location", ""))
+                if origin_of(url) != origin:
+                    route.fulfill(response=answer)  # leaves the origin: the browser follows, unrouted
+                    return
+                hop = {k: v for k, v in sent.items() if k.lower() not in ("content-type", "content-length")}
+                last = route.fetch(url=url, method="GET", headers=hop, max_redirects=0, timeout=timeout * 1000)
+                if last.status not in REDIRECTS or not last.headers.get("location"):
+                    break
+            if request.is_navigation_request():
+                route.continue_(headers=sent)  # every hop is on the origin: the headers may go along
+            else:
+                route.fulfill(response=last)
+        except PlaywrightError as exc:
+            code, reason = _route_failure(exc)
+            if causes is not None:
+                causes[request.url] = reason
+            try:
+                route.abort(code)
+            except PlaywrightError:
+                pass  # the page is gone
 
     context.route(pattern, handle)
 
@@ -112,8 +179,11 @@ def _wait_text(page: Page, text: str, deadline: float, timeout: float) -> str:
     return ""
 
 
-def _settle(page: Page, watch: PageWatch, deadline: float) -> None:
-    """Let the page finish what it started: no request for QUIET_SECONDS (bounded by the deadline)."""
+def _settle(page: Page, watch: PageWatch, deadline: float, settle_ms: float = 0.0) -> None:
+    """Watch the page ``settle_ms`` more, then let it finish what it started: no request for
+    QUIET_SECONDS (bounded by the deadline). Errors and failed requests meanwhile still count."""
+    if settle_ms > 0:
+        page.wait_for_timeout(min(settle_ms, max(deadline - time.monotonic(), 0) * 1000))
     while time.monotonic() < deadline:
         if watch.quiet_for() >= QUIET_SECONDS:
             return
@@ -129,14 +199,21 @@ def visit_page(
     auth_label: str,
     evidence_dir: Path,
     scrub: Callable[[str], str],
+    causes: dict[str, str] | None = None,
 ) -> Visit:
-    """Load ``check.path`` in a new page of ``context`` and judge it; on problems, keep the evidence."""
+    """Load ``check.path`` in a new page of ``context`` and judge it; on problems, keep the evidence.
+
+    ``causes``: filled by :func:`add_secret_route` with the real reason of requests it could not fetch."""
     from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     url = base_url + check.path
     origin = origin_of(base_url)
     page = context.new_page()
     watch = PageWatch(page)
+    if causes is not None:
+        watch.causes = causes
+    watch.watch_exceptions(page)
     visit = Visit(url=url, auth=auth_label)
     document: list[str] = []
     rendering: list[str] = []
@@ -147,9 +224,13 @@ def visit_page(
         response = page.goto(url, wait_until="load", timeout=timeout * 1000)
         visit.final_url = page.url
         visit.status = response.status if response is not None else None
+    except PlaywrightTimeout:
+        document.append(f"the page did not load within {timeout:g} s (no load event; raise --request-timeout if it is just slow)")
     except PlaywrightError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        document.append(f"the page did not load within {timeout:g} s: {first.removeprefix('Page.goto: ')}")
+        first = first.removeprefix("Page.goto: ")
+        cause = watch.causes.get(url, "")
+        document.append(f"the page did not load: {cause or plain_failure(first)}")
     visit.elapsed = time.monotonic() - started
     if visit.status is not None and visit.status >= 400:
         document.append(f"the document answered {visit.status} (expected < 400)")
@@ -162,7 +243,9 @@ def visit_page(
             why = _wait_text(page, check.text, deadline, timeout)
             if why:
                 rendering.append(why)
-        _settle(page, watch, deadline)
+        _settle(page, watch, deadline, check.settle_ms)
+        visit.final_url = page.url
+        document += _redirect_problems(check, url, visit.final_url)
         try:
             timings = Timings.from_script(page.evaluate(PERF_SCRIPT))
         except PlaywrightError as exc:
@@ -173,7 +256,7 @@ def visit_page(
         check,
         origin=origin,
         console=[c for c in watch.console if not (c.url in documents and c.text.startswith("Failed to load resource"))],
-        page_errors=watch.page_errors,
+        page_errors=watch.place_errors(),
         troubles=[t for t in watch.troubles if t.url not in documents],
         timings=timings,
         document=document,
@@ -182,6 +265,22 @@ def visit_page(
     if visit.problems:
         visit.artifacts = _keep_evidence(page, watch, visit, evidence_dir, scrub)
     return visit
+
+
+def _redirect_problems(check: PageCheck, asked: str, final: str) -> list[str]:
+    """The page ended elsewhere (a login page, most often) and ``allow_redirect_to`` does not allow it."""
+    from urllib.parse import urlsplit
+
+    if not final or final.rstrip("/?") == asked.rstrip("/?"):
+        return []
+    parts = urlsplit(final)
+    path = parts.path or "/"
+    candidates = (final, path + (f"?{parts.query}" if parts.query else ""), path)
+    if any(re.search(p, c) for p in check.allow_redirect_to for c in candidates):
+        return []
+    hint = "; allow it with allow_redirect_to = [...]" if not check.allow_redirect_to else f" (allow_redirect_to: {check.allow_redirect_to})"
+    login = " (a login page: is the token right?)" if "login" in final.lower() or "signin" in final.lower() else ""
+    return [f"the page ended at {final}, not {asked}{login}{hint}"]
 
 
 def _keep_evidence(page: Page, watch: PageWatch, visit: Visit, folder: Path, scrub: Callable[[str], str]) -> list[Path]:

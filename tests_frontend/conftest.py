@@ -153,13 +153,16 @@ def visit(
         return text
 
     def run(check: Page) -> Visit:
-        headers = target.headers(auth=check.auth)
+        headers = target.headers(auth=check.auth, check=check)
+        causes: dict[str, str] = {}
         if headers:
             # Outside pytest-playwright's recorder: no trace (it would hold the headers), no video.
             args = {k: v for k, v in browser_context_args.items() if k not in ("record_video_dir", "record_video_size")}
             context = browser.new_context(**args)
             own_contexts.append(context)
-            add_secret_route(context, origin=_origin(settings.revision_url), headers=headers, timeout=settings.request_timeout)
+            add_secret_route(
+                context, origin=_origin(settings.revision_url), headers=headers, timeout=settings.request_timeout, causes=causes
+            )
         else:
             context = request.getfixturevalue("new_context")()
         result = visit_page(
@@ -167,9 +170,10 @@ def visit(
             check,
             base_url=settings.revision_url,
             timeout=settings.request_timeout,
-            auth_label="with token" if "Authorization" in headers else "no token",
+            auth_label="with token" if check.auth and target.has_token else "no token",
             evidence_dir=Path(output_path),
             scrub=scrub,
+            causes=causes,
         )
         if headers and not result.problems and request.config.getoption("--screenshot", "off") == "on":
             # pytest-playwright's recorder does not see this context: its --screenshot=on, by hand
