@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,9 @@ def two_revisions(sandbox: Sandbox) -> tuple[str, str, str]:
 @pytest.fixture
 def fresh_service(sandbox: Sandbox, request: pytest.FixtureRequest) -> tuple[str, str, str]:
     """A service of its own for a test that changes traffic: two Ready revisions, the first serving."""
-    name = "svc-" + request.node.name.removeprefix("test_").replace("_", "-")[:30].rstrip("-")
+    words = re.sub(r"[^a-z0-9-]+", "-", request.node.name.removeprefix("test_").replace("_", "-").lower())
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    name = f"svc-{words[:22].strip('-')}-{digest}"  # 33 characters at most: a tag of up to 13 fits the 46 limit
     first = sandbox.deploy(name)
     second = sandbox.deploy(name, tag="next", no_traffic=True)
     return name, first, second
