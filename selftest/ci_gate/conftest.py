@@ -64,9 +64,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def service(request: pytest.FixtureRequest) -> str:
-    """A service name of this test's own (traffic changes never leak between tests)."""
+    """A service name of this test's own (traffic changes never leak between tests), at most
+    30 characters so that a tag of up to 16 fits Cloud Run's 46 for tag and service name together."""
+    import hashlib
+
     name = request.node.name.removeprefix("test_").replace("_", "-").replace("[", "-").rstrip("]")
-    return "ci-" + name[:40].rstrip("-")
+    return "ci-" + name[:20].rstrip("-") + "-" + hashlib.sha1(name.encode()).hexdigest()[:6]
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_passing_run_reports_pass_and_traffic_untouched(sandbox: Sandbox, servic
         "test_websocket[session]": "passed",
     }
     assert g.json["rollback"]["status"] == "not-needed"
-    assert f"revgate verdict: PASS {canary} (5 checks, 4 passed, 1 skipped)" in g.output  # no [[latency]] entry: skipped
+    assert f"revgate verdict: PASS {canary} (4 checks, 4 passed)" in g.output  # no [[latency]] entry: no test at all
     assert "revgate verdict: PASS" in g.markdown and "| `test_websocket[session]` | passed |" in g.markdown
     assert split_of(sandbox, service) == before
 
