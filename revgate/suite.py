@@ -41,5 +41,21 @@ def suite_args(args: list[str], *, cwd: Path) -> list[str]:
         "-o",
         f"cache_dir={cwd / '.pytest_cache'}",
         *args,
-        *(str(suite / folder) for folder in SECTIONS.values()),
+        *(str(suite / folder) for folder in _folders(args)),
     ]
+
+
+def _folders(args: list[str]) -> list[str]:
+    """The suite folders to collect: those of ``--sections`` when every name is known (collecting
+    only them keeps a smoke run from importing Playwright and the Google clients), else all of
+    them (the plugin then refuses a bad name with one line)."""
+    raw = None
+    for i, arg in enumerate(args):
+        if arg == "--sections" and i + 1 < len(args):
+            raw = args[i + 1]
+        elif arg.startswith("--sections="):
+            raw = arg.split("=", 1)[1]
+    names = [name.strip() for name in (raw or "").split(",") if name.strip()]
+    if names and all(name in SECTIONS for name in names):
+        return [SECTIONS[name] for name in dict.fromkeys(names)]
+    return list(SECTIONS.values())
