@@ -243,7 +243,7 @@ class WsStep(_Section):
 
 class WebSocket(_NamedCheck, _Auth):
     path: str
-    """May contain ``{session}``: replaced by a fresh id on every run."""
+    """May contain ``{session}``: replaced by a fresh id on every run (in ``send`` too)."""
     send: dict[str, Any] | str | None = None
     """Sent as JSON when a table, as text when a string (omit it to wait for what the server sends first)."""
     expect: dict[str, Any] | str | None = None

@@ -77,7 +77,7 @@ def _skipped(skipped: list[tuple[str, str]]) -> str:
     return f"; skipped {len(skipped)} frame{'s' if len(skipped) != 1 else ''}: {shown}{more}"
 
 
-def _exchange(target: Target, check: WebSocket, url: str) -> Exchange:
+def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Exchange:
     result = Exchange()
     started = time.perf_counter()
     try:
@@ -95,6 +95,7 @@ def _exchange(target: Target, check: WebSocket, url: str) -> Exchange:
                 return result
             for step in check.exchanges():
                 message = "" if step.send is None else step.send if isinstance(step.send, str) else json.dumps(step.send)
+                message = message.replace("{session}", session)
                 if message:
                     ws.send(message)
                 why = _wait_for(ws, step, check.timeout, message)
@@ -120,9 +121,10 @@ def test_websocket(target: Target, ws_check: WebSocket) -> None:
     if ws_check.auth and not target.has_token:
         fail(f"WebSocket {target.ws_url(ws_check.path)} needs the API token (auth = true), and none was given: "
              "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE")
-    url = target.ws_url(ws_check.path.replace("{session}", f"revgate-{uuid.uuid4().hex[:12]}"))
+    session = f"revgate-{uuid.uuid4().hex[:12]}"
+    url = target.ws_url(ws_check.path.replace("{session}", session))
     auth = " (with token)" if ws_check.auth else ""
-    result = _exchange(target, ws_check, url)
+    result = _exchange(target, ws_check, url, session)
     if result.error:
         fail(f"WebSocket {url}{auth}: {result.error} ({result.elapsed:.3f} s)")
     if not result.clean:

@@ -32,7 +32,7 @@ def test_third_party_failure_fails_the_page_and_never_gets_the_token(
     run = run_suite("--revision-url", site.url, "tests_frontend", f"--checklist={checklist}", f"--output={output_dir}", env=auth_env)
     assert run.returncode == 1, run
     assert run.failed() == {VARIANT}, run
-    what = "net::ERR_CONNECTION_REFUSED" if refuse else "HTTP 500"
+    what = "connection refused (net::ERR_CONNECTION_REFUSED)" if refuse else "HTTP 500"
     assert f"third-party request GET {site.third_party_url}/lib.js (script): {what}" in run.stdout, run
     assert "(set allow_third_party_failures = true to accept it)" in run.stdout, run
     # the redirect from the revision to the other origin is followed by the browser, without the token
