@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from metric_checks.conftest import METRICS_DELAY, seconds_to_sample_end
 from revgate.checklist import Baseline, MetricLimit, Metrics
 from revgate.metrics import MetricsData, MetricsOptions, collect, judge_baseline, judge_limit
 from revgate.metrics_query import (
@@ -28,6 +29,7 @@ def test_one_call_serves_counts_of_both_revisions_and_one_call_each_distribution
     canary = sandbox.deploy(service_name, tag="canary", no_traffic=True, faults=["error_rate:1"])
     traffic(sandbox.service_url(service_name), 12)
     traffic(sandbox.tag_url(service_name, "canary"), 7)
+    time.sleep(seconds_to_sample_end() + METRICS_DELAY + 0.5)  # visible once their 60 s sample ended, plus the delay
     queries = queries_for(service_name, (canary,), previous)
     window = Window.ending_now(600)
     counts = queries.request_counts(window)

@@ -46,14 +46,19 @@ class Clock:
         return self.now
 
 
+DELAY = 5.0
+"""The store's visibility delay in these tests (never 0); the clock starts that long after NOW, so data
+sampled up to NOW is visible."""
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(NOW)
+    return Clock(NOW + DELAY)
 
 
 @pytest.fixture
 def store(clock: Clock) -> MetricStore:
-    return MetricStore(project=PROJECT, clock=clock)
+    return MetricStore(project=PROJECT, clock=clock, visibility_delay=DELAY)
 
 
 @pytest.fixture
@@ -376,9 +381,11 @@ def test_requests_are_sampled_into_60_s_points_visible_after_their_period(
 
     clock.now = NOW + 59.9
     assert raw(clock.now) == []  # the sample period [NOW, NOW + 60] is still open: nothing is written yet
-    clock.now = NOW + 60
+    clock.now = NOW + 60 + DELAY - 0.1
+    assert raw(clock.now) == []  # written at NOW + 60, not yet visible
+    clock.now = NOW + 60 + DELAY
     assert raw(clock.now) == [(NOW, NOW + 60, 3)]  # one DELTA point per 60 s sample period
-    clock.now = NOW + 120
+    clock.now = NOW + 120 + DELAY
     assert raw(clock.now) == [(NOW + 60, NOW + 120, 2), (NOW, NOW + 60, 3)]
     (latency,) = query(client, REQUEST_LATENCIES, start=NOW - 60, end=NOW + 120)
     assert [p.value.distribution_value.count for p in latency.points] == [2, 3]  # a distribution per period
@@ -565,12 +572,13 @@ def test_create_time_series_takes_one_point_per_series_every_5_seconds(client: A
     _write(client, other)
 
 
-def test_create_time_series_refuses_end_times_older_than_25_hours_or_5_minutes_ahead(client: Any) -> None:
-    message = _refused(client, custom_point(1.0, NOW - 25 * 3600 - 1))
+def test_create_time_series_refuses_end_times_older_than_25_hours_or_5_minutes_ahead(client: Any, clock: Clock) -> None:
+    message = _refused(client, custom_point(1.0, clock.now - 25 * 3600 - 1))
     assert "timeSeries[0].points[0].interval.end_time" in message
     assert "Data points cannot be written more than 25h in the past." in message
-    _write(client, custom_point(1.0, NOW - 25 * 3600 + 1))
-    assert "more than 5m in the future" in _refused(client, custom_point(1.0, NOW + 301))
+    _write(client, custom_point(1.0, clock.now - 25 * 3600 + 1))
+    assert "more than 5m in the future" in _refused(client, custom_point(1.0, clock.now + 301))
+    _write(client, custom_point(1.0, clock.now + 299))
 
 
 def test_create_time_series_refuses_long_label_values_and_more_than_200_series(client: Any) -> None:
