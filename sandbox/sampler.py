@@ -4,6 +4,11 @@ For each running revision: ``container/memory/utilizations`` (RSS / 512 MiB, the
 default Cloud Run memory limit), ``container/cpu/utilizations`` (CPU seconds
 used / wall seconds elapsed since the previous sample, for one vCPU) and
 ``container/instance_count`` (1 while the process runs).
+
+The metric store folds these samples into Cloud Run's 60 s sample points (a
+distribution of the period's utilization samples, the period's last instance
+count), so a revision's first CPU value, which needs two readings, may fall in
+the sample period after its first requests.
 """
 
 from __future__ import annotations
