@@ -14,6 +14,7 @@ raises :class:`~revgate.errors.ConfigError`: one line, nothing changed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,14 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower().rstrip("."), port
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def service_urls(service: Any) -> list[str]:
     """``service.uri`` and every entry of ``service.urls`` (both URL styles), without repeats."""
     return list(dict.fromkeys(u for u in [service.uri, *service.urls] if u))
@@ -154,6 +163,8 @@ def tag_urls(service: Any, traffic: tuple[TrafficEntry, ...]) -> list[str]:
     urls = [e.uri for e in traffic if e.tag and e.uri]
     for tag in dict.fromkeys(e.tag for e in traffic if e.tag):
         for base in service_urls(service):
+            if _is_ip(_host_port(base)[0]):
+                continue  # no TAG--- in front of an address
             scheme, sep, rest = base.partition("://")
             urls.append(f"{scheme}{sep}{tag}{TAG_SEPARATOR}{rest}" if sep else f"{tag}{TAG_SEPARATOR}{base}")
     return list(dict.fromkeys(urls))
