@@ -176,3 +176,35 @@ def revision_with_third_party() -> Iterator[Callable[..., ThirdPartySite]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Site:
+    url: str
+    recorder: Recorder
+
+
+@pytest.fixture
+def tiny_site() -> Iterator[Callable[..., Site]]:
+    """``tiny_site({"/": (200, "text/html", "<html>...", {})})``: a revision serving exactly these paths
+    (anything else answers 404); ``{ORIGIN}`` in a body or header becomes the site's own origin."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def make(pages: dict[str, tuple[int, str, str, dict[str, str]]]) -> Site:
+        recorder = Recorder()
+        origin: list[str] = []
+
+        def routes(path: str) -> tuple[int, str, str, dict[str, str]]:
+            status, kind, body, headers = pages.get(path.split("?")[0], (404, "text/plain", "not found", {}))
+            fill = lambda text: text.replace("{ORIGIN}", origin[0])  # noqa: E731
+            return status, kind, fill(body), {k: fill(v) for k, v in headers.items()}
+
+        url, server = _serve(routes, recorder)
+        origin.append(url)
+        servers.append(server)
+        return Site(url, recorder)
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
