@@ -76,7 +76,14 @@ def metric_client() -> Any:
 
 
 def bounded_retry(*, deadline: float = 10.0) -> Retry:
-    """Retry UNAVAILABLE and DEADLINE_EXCEEDED with backoff, for ``deadline`` seconds at most.
+    """Retry UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED with backoff,
+    for ``deadline`` seconds at most.
+
+    INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED are transient by Google's own guidance
+    (https://cloud.google.com/apis/design/errors#handling_errors: "retry" for
+    UNAVAILABLE, INTERNAL and RESOURCE_EXHAUSTED with backoff). A retried UpdateService that had
+    already taken effect is answered ABORTED (its etag is stale): the rollback then re-reads the
+    service and sees its own plan served.
 
     When the deadline runs out the call raises ``google.api_core.exceptions.RetryError``
     (not a ``GoogleAPICallError``): callers catch both.
@@ -84,7 +91,13 @@ def bounded_retry(*, deadline: float = 10.0) -> Retry:
     from google.api_core import exceptions, retry
 
     return retry.Retry(
-        predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.DeadlineExceeded),
+        predicate=retry.if_exception_type(
+            exceptions.ServiceUnavailable,
+            exceptions.DeadlineExceeded,
+            exceptions.InternalServerError,
+            exceptions.Unknown,
+            exceptions.ResourceExhausted,
+        ),
         initial=0.1,
         maximum=1.0,
         multiplier=2.0,

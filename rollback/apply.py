@@ -17,8 +17,10 @@ Cloud Run's answers, by kind:
 - ABORTED and FAILED_PRECONDITION (the etag no longer matches: AIP-154 says
   ABORTED, older services answer FAILED_PRECONDITION): re-read, re-plan, at
   most :data:`MAX_ATTEMPTS` requests in all;
-- UNAVAILABLE and DEADLINE_EXCEEDED: retried for a bounded time
-  (:data:`rollback.cloudrun.RETRY_DEADLINE`);
+- UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED:
+  retried for a bounded time (:data:`rollback.cloudrun.RETRY_DEADLINE`); a
+  retried update that had taken effect is seen as ours (the traffic matches
+  the plan), never as "someone already acted";
 - anything else (ALREADY_EXISTS, INVALID_ARGUMENT, PERMISSION_DENIED, ...) is
   final: one line quoting Cloud Run's message; the caller prints the
   ``gcloud run services update-traffic`` command that finishes by hand.
@@ -44,6 +46,7 @@ from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from . import cloudrun
 from .deployment import Deployment
+from .marks import FAILED_KEY, LAST_SERVING_KEY, Marks, read_marks, with_marks
 from .plan import NothingToShift, Plan, PlanError, plan_rollback
 from .traffic import RevisionInfo, TrafficEntry, describe_traffic, serving
 
@@ -63,8 +66,10 @@ NOTHING_TO_SHIFT = "nothing-to-shift"
 ALREADY_ACTED = "already-acted"
 FAILED = "failed"
 
-Planner = Callable[[tuple[TrafficEntry, ...], tuple[RevisionInfo, ...]], Plan]
-"""``planner(traffic, revisions)``: the plan to send; raises PlanError (NothingToShift: nothing to send)."""
+Planner = Callable[[tuple[TrafficEntry, ...], tuple[RevisionInfo, ...], Marks], Plan]
+"""``planner(traffic, revisions, marks)``: the plan to send; raises PlanError (NothingToShift: nothing to send)."""
+Annotate = Callable[[dict[str, str], Plan], dict[str, str]]
+"""``annotate(annotations read, plan)``: the whole annotation map to send with the plan's traffic."""
 Settled = Callable[[tuple[TrafficEntry, ...]], "str | None"]
 """``settled(traffic)``, asked after an etag conflict: why there is nothing more to send, or None to re-plan."""
 
@@ -83,6 +88,12 @@ class Outcome:
     done_at: float | None = None
     """``time.monotonic()`` when the operation completed (or the rollback stopped)."""
     errors: list[str] = field(default_factory=list)
+    operation: str = ""
+    """The name of the last update operation Cloud Run answered."""
+    marks: dict[str, str] = field(default_factory=dict)
+    """revgate's annotations as sent with the traffic (:mod:`rollback.marks`)."""
+    traffic_known: bool = False
+    """``traffic_after`` was read from Cloud Run after the update was sent."""
 
     @property
     def ok(self) -> bool:
@@ -129,12 +140,31 @@ def _changed(service: Any, etag: str, generation: int) -> bool:
     return service.etag != etag or (generation and int(service.generation) != generation)
 
 
+def _known_traffic(client: Any, name: str, plan: Plan | None) -> tuple[tuple[TrafficEntry, ...] | None, bool]:
+    """After an error once an update was sent: re-read the service (bounded, errors tolerated) until its
+    traffic is known and settled; ``(traffic or None when it could not be read, matches the plan)``."""
+    deadline = time.monotonic() + CONFIRM_TIMEOUT
+    traffic: tuple[TrafficEntry, ...] | None = None
+    while True:
+        try:
+            svc = cloudrun.get_service(client, name)
+            traffic = cloudrun.traffic_of(svc)
+            matched = plan is not None and _matches(traffic, plan)
+            if matched or not svc.reconciling or time.monotonic() >= deadline:
+                return traffic, matched
+        except Exception:  # noqa: BLE001 - any failure to read: try again within the bound
+            if time.monotonic() >= deadline:
+                return traffic, False
+        time.sleep(0.3)
+
+
 def send_plan(
     deployment: Deployment,
     service: Any = None,
     *,
     planner: Planner,
     settled: Settled | None = None,
+    annotate: Annotate | None = None,
     services: Any,
     revisions_api: Any,
     dry_run: bool,
@@ -143,11 +173,15 @@ def send_plan(
     """Plan with ``planner`` and apply (or validate) the plan; see the module docstring.
 
     ``service`` (the snapshot read at session start) is not sent: every attempt
-    reads the service afresh. Ends ``done`` (traffic_statuses match the plan),
-    ``validated`` (dry-run), ``nothing-to-shift`` (the planner raised
-    NothingToShift), ``already-acted`` (``settled`` answered a message once the
-    service had changed) or ``failed``. A failed outcome has ``done_at`` set
-    only when the update operation completed.
+    reads the service afresh. ``annotate(annotations, plan)`` gives the whole
+    annotation map to send with the traffic (``update_mask`` =
+    ``traffic,annotations``), or None for a traffic-only update. Ends ``done``
+    (traffic_statuses match the plan), ``validated`` (dry-run),
+    ``nothing-to-shift`` (the planner raised NothingToShift), ``already-acted``
+    (``settled`` answered a message once the service had changed) or ``failed``.
+    Once a request was sent, any error ends with the traffic re-read
+    (:func:`_known_traffic`): the outcome states what Cloud Run serves, and a
+    service that serves the plan is ``done`` whatever the error was.
     """
     from google.api_core import exceptions as gexc
 
@@ -159,6 +193,21 @@ def send_plan(
     def fail(message: str, error: str | None = None) -> Outcome:
         outcome.status, outcome.message = FAILED, message
         outcome.errors.append(error or message)
+        if outcome.request_sent_at is not None and not dry_run:
+            known, matched = _known_traffic(services, name, outcome.plan)
+            if known is not None:
+                outcome.traffic_after = known
+                outcome.traffic_known = True
+            if matched and outcome.plan is not None:
+                outcome.status = DONE
+                outcome.message = f"traffic as planned: {describe_traffic(known or ())} (after: {message})"
+                if outcome.done_at is None:
+                    outcome.done_at = time.monotonic()
+                return outcome
+            if known is not None:
+                outcome.message = f"{message}; the service now serves {describe_traffic(known)}"
+            else:
+                outcome.message = f"{message}; the traffic now could not be read"
         return outcome
 
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -168,6 +217,13 @@ def send_plan(
                 traffic = cloudrun.traffic_of(fresh)
                 revisions = tuple(cloudrun.list_revisions(revisions_api, name))
                 basis_etag, basis_generation = fresh.etag, int(fresh.generation)
+                if outcome.plan is not None and not dry_run and _matches(traffic, outcome.plan):
+                    # an earlier request of ours took effect (its answer was lost or retried)
+                    outcome.done_at = outcome.done_at or time.monotonic()
+                    outcome.traffic_after = traffic
+                    outcome.status = DONE
+                    outcome.message = f"traffic as planned: {describe_traffic(traffic)}"
+                    return outcome
                 why = settled(traffic) if settled is not None else None
                 if why is not None:
                     outcome.done_at = time.monotonic()
@@ -178,21 +234,29 @@ def send_plan(
         except gexc.RetryError as exc:
             return fail(f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s while reading {name}: {exc.cause or exc}")
         except gexc.GoogleAPICallError as exc:
-            return fail(f"cannot read {name} before sending the traffic: {type(exc).__name__}: {exc.message}")
+            return fail(f"cannot read {name} before sending the traffic: {_code(exc)}: {exc.message}")
+        marks = read_marks(fresh.annotations)
         try:
-            plan = planner(traffic, revisions)
+            plan = planner(traffic, revisions, marks)
         except NothingToShift as exc:
             outcome.status, outcome.message, outcome.traffic_after = NOTHING_TO_SHIFT, str(exc), traffic
             return outcome
         except PlanError as exc:
             return fail(str(exc))
         outcome.plan, outcome.attempts, outcome.etag = plan, attempt, fresh.etag
+        annotations = annotate(dict(fresh.annotations), plan) if annotate is not None else None
+        mask = cloudrun.TRAFFIC_AND_MARKS_MASK if annotations is not None else cloudrun.TRAFFIC_MASK
+        if annotations is not None:
+            outcome.marks = {k: v for k, v in annotations.items() if k in (FAILED_KEY, LAST_SERVING_KEY)}
         log(f"attempt {attempt}: {'validating' if dry_run else 'sending'} {plan.describe()} with etag {fresh.etag}")
         if outcome.request_sent_at is None:
             outcome.request_sent_at = time.monotonic()
         try:
             operation = cloudrun.update_service(
-                services, cloudrun.traffic_request(fresh.name or name, fresh.etag, plan.traffic), validate_only=dry_run
+                services,
+                cloudrun.traffic_request(fresh.name or name, fresh.etag, plan.traffic, annotations),
+                validate_only=dry_run,
+                mask=mask,
             )
         except (gexc.Aborted, gexc.FailedPrecondition) as exc:
             outcome.errors.append(f"attempt {attempt}: etag conflict: {_code(exc)}: {exc.message}")
@@ -205,6 +269,7 @@ def send_plan(
             )
         except gexc.GoogleAPICallError as exc:
             return fail(f"Cloud Run refused the traffic update ({_code(exc)}): {exc.message}", f"attempt {attempt}: {_code(exc)}: {exc.message}")
+        outcome.operation = getattr(getattr(operation, "operation", None), "name", "") or ""
         operation_error: str | None = None
         try:
             cloudrun.wait_operation(services, operation, timeout=OPERATION_TIMEOUT)
@@ -225,6 +290,7 @@ def send_plan(
                 outcome.message = f"dry-run: Cloud Run accepted the plan {plan.describe()} (validate_only); nothing changed"
                 return outcome
             matched, outcome.traffic_after, failure = _confirm(services, name, plan)
+            outcome.traffic_known = True
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
             return fail(f"the update completed but the service could not be re-read: {exc}")
         if matched:
@@ -260,8 +326,18 @@ def apply_rollback(
     """Plan the rollback from the snapshot ``service`` and apply (or validate) it with :func:`send_plan`."""
     under_test = deployment.revisions_under_test
 
-    def planner(traffic: tuple[TrafficEntry, ...], revisions: tuple[RevisionInfo, ...]) -> Plan:
-        return plan_rollback(traffic, under_test=under_test, revisions=revisions, previous=deployment.explicit_previous)
+    def planner(traffic: tuple[TrafficEntry, ...], revisions: tuple[RevisionInfo, ...], marks: Marks) -> Plan:
+        return plan_rollback(
+            traffic,
+            under_test=under_test,
+            revisions=revisions,
+            previous=deployment.explicit_previous,
+            failed=marks.failed,
+            last_serving=marks.last_serving,
+        )
+
+    def annotate(annotations: dict[str, str], plan: Plan) -> dict[str, str]:
+        return with_marks(annotations, failed=under_test, last_serving=plan.split)
 
     def settled(traffic: tuple[TrafficEntry, ...]) -> str | None:
         if any(rev in serving(traffic) for rev in under_test):
@@ -276,6 +352,7 @@ def apply_rollback(
         service,
         planner=planner,
         settled=settled,
+        annotate=annotate,
         services=services,
         revisions_api=revisions_api,
         dry_run=dry_run,

@@ -29,7 +29,9 @@ __all__ = [
 ]
 
 TRAFFIC_MASK = ("traffic",)
-"""The only field revgate ever writes: ``UpdateServiceRequest.update_mask.paths``."""
+"""A traffic-only update: ``UpdateServiceRequest.update_mask.paths``."""
+TRAFFIC_AND_MARKS_MASK = ("traffic", "annotations")
+"""The traffic and revgate's marks (:mod:`rollback.marks`): the only fields revgate ever writes."""
 
 CALL_TIMEOUT = 10.0
 """Seconds allowed to one Admin API call."""
@@ -88,8 +90,11 @@ def traffic_of(service: Any) -> tuple[TrafficEntry, ...]:
     return tuple(out)
 
 
-def traffic_request(name: str, etag: str, entries: tuple[TrafficEntry, ...]) -> Any:
-    """The ``Service`` body of a traffic-only update: ``name``, ``etag`` and ``traffic``, nothing else.
+def traffic_request(
+    name: str, etag: str, entries: tuple[TrafficEntry, ...], annotations: dict[str, str] | None = None
+) -> Any:
+    """The ``Service`` body of a traffic update: ``name``, ``etag``, ``traffic`` (and the whole
+    ``annotations`` map, read fresh, when revgate writes its marks), nothing else.
 
     Never the template: echoing a template read earlier would ask Cloud Run for
     that revision again (ALREADY_EXISTS when it differs, google-cloud-python#11870)
@@ -109,6 +114,7 @@ def traffic_request(name: str, etag: str, entries: tuple[TrafficEntry, ...]) -> 
             )
             for e in entries
         ],
+        annotations=dict(annotations) if annotations is not None else {},
     )
 
 
@@ -124,15 +130,16 @@ def terminal_failure(service: Any) -> str | None:
     return f"terminal condition FAILED ({cond.reason.name})" if cond.reason else "terminal condition FAILED"
 
 
-def update_service(client: Any, service: Any, *, validate_only: bool) -> Any:
-    """Send ``UpdateService`` with ``update_mask`` = ``traffic``; the long-running operation (not waited for)."""
+def update_service(client: Any, service: Any, *, validate_only: bool, mask: tuple[str, ...] = TRAFFIC_MASK) -> Any:
+    """Send ``UpdateService`` with ``update_mask`` = ``mask`` (``traffic``, or ``traffic,annotations``);
+    the long-running operation (not waited for)."""
     from google.cloud import run_v2
     from google.protobuf import field_mask_pb2
 
     return client.update_service(
         request=run_v2.UpdateServiceRequest(
             service=service,
-            update_mask=field_mask_pb2.FieldMask(paths=list(TRAFFIC_MASK)),
+            update_mask=field_mask_pb2.FieldMask(paths=list(mask)),
             validate_only=validate_only,
         ),
         timeout=CALL_TIMEOUT,

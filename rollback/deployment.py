@@ -25,6 +25,7 @@ import pytest
 from revgate.errors import ConfigError
 
 from .options import MODES
+from .marks import FAILED_KEY, read_marks
 from .plan import PlanError, baseline_of, choose_split
 from .traffic import RevisionInfo, TrafficEntry, serving
 
@@ -61,6 +62,10 @@ class Deployment:
     revisions: tuple[RevisionInfo, ...] = field(default=())
     """Every revision of the service when the run started, newest first."""
     report_path: str | None = None
+    failed_marked: tuple[str, ...] = ()
+    """Revisions listed in ``revgate.dev/failed-revisions`` when the run started."""
+    last_serving: dict[str, int] = field(default_factory=dict)
+    """``revgate.dev/last-serving`` when the run started."""
 
     def to_workerinput(self) -> dict[str, Any]:
         return {
@@ -77,6 +82,8 @@ class Deployment:
             "explicit_previous": self.explicit_previous,
             "revisions": [r.to_dict() for r in self.revisions],
             "report_path": self.report_path,
+            "failed_marked": list(self.failed_marked),
+            "last_serving": dict(self.last_serving),
         }
 
     @classmethod
@@ -85,6 +92,7 @@ class Deployment:
         data["revisions_under_test"] = tuple(data["revisions_under_test"])
         data["traffic_before"] = tuple(TrafficEntry.from_dict(e) for e in data["traffic_before"])
         data["revisions"] = tuple(RevisionInfo.from_dict(r) for r in data["revisions"])
+        data["failed_marked"] = tuple(data.get("failed_marked", ()))
         return cls(**data)
 
     def header(self) -> list[str]:
@@ -93,12 +101,17 @@ class Deployment:
         split = serving(self.traffic_before)
         serves = " + ".join(f"{split[r]} %" for r in self.revisions_under_test if r in split) or "0 % (tag only)"
         previous = self.previous_revision or "none (no Ready revision to roll back to)"
-        return [
+        lines = [
             f"revgate service: {self.service} (region {self.region}, project {self.project})",
             f"revgate revision under test: {testing}, serving {serves}",
             f"revgate previous revision: {previous}",
             f"revgate rollback: {self.mode}",
         ]
+        if self.failed_marked:
+            known = [r for r in self.failed_marked if r in {i.name for i in self.revisions}]
+            if known:
+                lines.append(f"revgate known bad ({FAILED_KEY}, never a target): {', '.join(known)}")
+        return lines
 
 
 deployment_key = pytest.StashKey["Deployment | None"]()
@@ -280,14 +293,22 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
         ) from None
     traffic = cloudrun.traffic_of(svc)
     under_test = _under_test(revision_url, svc, traffic, revisions, config.getoption("revision"), service)
+    marks = read_marks(svc.annotations)
     explicit = config.getoption("previous_revision")
     if explicit:
         explicit = explicit.strip().rsplit("/", 1)[-1]
         try:
-            choose_split(traffic, under_test=under_test, revisions=revisions, previous=explicit)
+            choose_split(traffic, under_test=under_test, revisions=revisions, previous=explicit, failed=marks.failed)
         except PlanError as exc:
             raise ConfigError(str(exc)) from None
-    previous = baseline_of(traffic, under_test=under_test, revisions=revisions, previous=explicit)
+    previous = baseline_of(
+        traffic,
+        under_test=under_test,
+        revisions=revisions,
+        previous=explicit,
+        failed=marks.failed,
+        last_serving=marks.last_serving,
+    )
     deployment = Deployment(
         project=project,
         region=region,
@@ -302,5 +323,7 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
         explicit_previous=explicit,
         revisions=revisions,
         report_path=report,
+        failed_marked=marks.failed,
+        last_serving=dict(marks.last_serving),
     )
     return deployment, svc

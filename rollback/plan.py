@@ -6,8 +6,14 @@ Which revision(s) get the traffic, in order:
 2. otherwise the split that served users when the run started, without the
    revision(s) under test (and without any revision that is not Ready), scaled
    back to 100 % by the largest-remainder rule (:func:`scale_to_100`);
-3. otherwise (the revision under test had all the traffic) the newest Ready
-   revision created before it; revisions that are not Ready are skipped.
+3. otherwise (the revision under test had all the traffic) the revisions that
+   last held traffic before it, as revgate last wrote the split
+   (``revgate.dev/last-serving``), else the newest Ready revision created
+   before it.
+
+A revision known to be bad (listed in ``revgate.dev/failed-revisions``, see
+:mod:`rollback.marks`) is never a target: it is skipped like a revision that
+is not Ready, and the plan says so; when nothing good is left, PlanError.
 
 The planned traffic pins every revision (type REVISION, never LATEST) and keeps
 every tagged entry: a tag is a traffic entry, and dropping it deletes its URL.
@@ -17,11 +23,12 @@ the revision under test). Untagged entries left at 0 % are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from revgate.errors import RevgateError
 
+from .marks import FAILED_KEY, LAST_SERVING_KEY
 from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic, serving
 
 __all__ = ["NothingToShift", "Plan", "PlanError", "baseline_of", "choose_split", "plan_rollback", "scale_to_100"]
@@ -44,6 +51,8 @@ class Plan:
     """How the revisions were chosen, in a sentence."""
     skipped: tuple[str, ...] = ()
     """Revisions passed over because they are not Ready."""
+    skipped_failed: tuple[str, ...] = ()
+    """Revisions passed over because they are known to be bad (``revgate.dev/failed-revisions``)."""
 
     def describe(self) -> str:
         return describe_traffic(self.traffic)
@@ -80,9 +89,13 @@ def choose_split(
     under_test: Sequence[str],
     revisions: Sequence[RevisionInfo],
     previous: str | None,
-) -> tuple[dict[str, int], str, tuple[str, ...]]:
+    failed: Collection[str] = (),
+    last_serving: Mapping[str, int] | None = None,
+) -> tuple[dict[str, int], str, tuple[str, ...], tuple[str, ...]]:
+    """``(split, rule, skipped as not Ready, skipped as known bad)``; raises PlanError."""
     known = _ready(revisions)
     testing = ", ".join(under_test)
+    bad = set(failed)
     if previous:
         info = known.get(previous)
         if info is None:
@@ -91,24 +104,51 @@ def choose_split(
             raise PlanError(f"--previous-revision {previous} is the revision under test")
         if not info.ready:
             raise PlanError(f"--previous-revision {previous} is not Ready ({info.reason}): traffic cannot go there")
-        return {previous: 100}, f"--previous-revision {previous}", ()
+        if previous in bad:
+            raise PlanError(
+                f"--previous-revision {previous} is marked failed ({FAILED_KEY} on the service): "
+                "traffic cannot go there; remove it from the annotation if it is good"
+            )
+        return {previous: 100}, f"--previous-revision {previous}", (), ()
     others = {rev: pct for rev, pct in serving(traffic).items() if rev not in under_test}
     skipped = tuple(rev for rev in others if not (rev in known and known[rev].ready))
-    others = {rev: pct for rev, pct in others.items() if rev not in skipped}
+    skipped_bad = tuple(rev for rev in others if rev not in skipped and rev in bad)
+    others = {rev: pct for rev, pct in others.items() if rev not in skipped and rev not in skipped_bad}
     if others:
-        return scale_to_100(others), f"the pre-run split without {testing}, scaled to 100 %", skipped
+        return scale_to_100(others), f"the pre-run split without {testing}, scaled to 100 %", skipped, skipped_bad
+
+    def usable(name: str) -> bool:
+        nonlocal skipped, skipped_bad
+        if name in under_test:
+            return False
+        info = known.get(name)
+        if info is None or not info.ready:
+            skipped += () if name in skipped else (name,)
+            return False
+        if name in bad:
+            skipped_bad += () if name in skipped_bad else (name,)
+            return False
+        return True
+
+    last = {rev: pct for rev, pct in (last_serving or {}).items() if usable(rev)}
+    if last:
+        return scale_to_100(last), f"the revisions that last held traffic before {testing} ({LAST_SERVING_KEY})", skipped, skipped_bad
     tested = [known[name].create_time for name in under_test if name in known]
     oldest = min(tested) if tested else float("inf")
     for info in revisions_newest_first(revisions):
-        if info.name in under_test or info.create_time >= oldest:
+        if info.create_time >= oldest:
             continue
-        if info.ready:
-            return {info.name: 100}, f"the newest Ready revision created before {testing}", skipped
-        skipped += (info.name,)
-    passed = f" (not Ready: {', '.join(skipped)})" if skipped else ""
+        if usable(info.name):
+            return {info.name: 100}, f"the newest Ready revision created before {testing}", skipped, skipped_bad
+    passed = []
+    if skipped:
+        passed.append(f"not Ready: {', '.join(skipped)}")
+    if skipped_bad:
+        passed.append(f"marked failed in {FAILED_KEY}: {', '.join(skipped_bad)}")
+    why = f" ({'; '.join(passed)})" if passed else ""
     raise PlanError(
-        f"no Ready revision older than {testing} to give the traffic to{passed}: "
-        "name one with --previous-revision"
+        f"no good revision older than {testing} to give the traffic to{why}: "
+        "name a good one with --previous-revision, or deploy one"
     )
 
 
@@ -122,10 +162,14 @@ def baseline_of(
     under_test: Sequence[str],
     revisions: Sequence[RevisionInfo],
     previous: str | None = None,
+    failed: Collection[str] = (),
+    last_serving: Mapping[str, int] | None = None,
 ) -> str | None:
     """The previous revision (the baseline): the one that would get the most traffic back; None if none."""
     try:
-        split, _, _ = choose_split(traffic, under_test=under_test, revisions=revisions, previous=previous)
+        split, _, _, _ = choose_split(
+            traffic, under_test=under_test, revisions=revisions, previous=previous, failed=failed, last_serving=last_serving
+        )
     except PlanError:
         return None
     return max(split.items(), key=lambda item: item[1])[0]
@@ -137,13 +181,17 @@ def plan_rollback(
     under_test: Sequence[str],
     revisions: Sequence[RevisionInfo],
     previous: str | None = None,
+    failed: Collection[str] = (),
+    last_serving: Mapping[str, int] | None = None,
 ) -> Plan:
     """The traffic that takes every percent away from ``under_test``; raises :class:`PlanError`."""
     if not any(e.percent > 0 and e.revision in under_test for e in traffic):
         raise NothingToShift(
             f"{', '.join(under_test)} serves no traffic ({describe_traffic(traffic)}): nothing to shift"
         )
-    split, rule, skipped = choose_split(traffic, under_test=under_test, revisions=revisions, previous=previous)
+    split, rule, skipped, skipped_bad = choose_split(
+        traffic, under_test=under_test, revisions=revisions, previous=previous, failed=failed, last_serving=last_serving
+    )
     left = dict(split)
     planned: list[TrafficEntry] = []
     for entry in traffic:
@@ -152,4 +200,4 @@ def plan_rollback(
             continue
         planned.append(TrafficEntry(revision=entry.revision, percent=percent, tag=entry.tag, type=REVISION))
     untagged = [TrafficEntry(revision=rev, percent=pct, type=REVISION) for rev, pct in left.items()]
-    return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped)
+    return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped, skipped_failed=skipped_bad)

@@ -33,6 +33,7 @@ import pytest
 
 from revgate.errors import RevgateError
 
+from .marks import FAILED_KEY, with_marks
 from .plan import Plan, PlanError, choose_split, scale_to_100
 from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic
 
@@ -63,18 +64,33 @@ def parse_percent(raw: str, source: str) -> int:
 
 
 def plan_promotion(
-    traffic: Sequence[TrafficEntry], *, revision: str, revisions: Sequence[RevisionInfo], percent: int
+    traffic: Sequence[TrafficEntry],
+    *,
+    revision: str,
+    revisions: Sequence[RevisionInfo],
+    percent: int,
+    failed: Sequence[str] = (),
 ) -> Plan:
-    """``revision`` at ``percent``, the rest of the split scaled to ``100 - percent``; raises PlanError."""
+    """``revision`` at ``percent``, the rest of the split scaled to ``100 - percent``; raises PlanError.
+
+    A revision marked failed (``revgate.dev/failed-revisions``) is never promoted, and never keeps a share."""
     info = {r.name: r for r in revisions}.get(revision)
     if info is None or not info.ready:
         why = info.reason if info else "not a revision of the service"
         raise PlanError(f"{revision} is not Ready ({why}): traffic cannot go there")
+    if revision in failed:
+        raise PlanError(
+            f"{revision} is marked failed ({FAILED_KEY} on the service): it is never promoted; "
+            "remove it from the annotation if it is good"
+        )
     skipped: tuple[str, ...] = ()
+    skipped_bad: tuple[str, ...] = ()
     if percent == 100:
         split, rule = {revision: 100}, f"{revision} gets all the traffic"
     else:
-        rest, how, skipped = choose_split(traffic, under_test=[revision], revisions=revisions, previous=None)
+        rest, how, skipped, skipped_bad = choose_split(
+            traffic, under_test=[revision], revisions=revisions, previous=None, failed=failed
+        )
         # scale_to_100 over weights whose total is 10000: the revision keeps exactly `percent`,
         # the others share 100 - percent by the largest remainder
         weights = {rev: pct * (100 - percent) for rev, pct in rest.items()}
@@ -89,7 +105,7 @@ def plan_promotion(
             continue
         planned.append(TrafficEntry(revision=entry.revision, percent=share, tag=entry.tag, type=REVISION))
     untagged = [TrafficEntry(revision=rev, percent=pct, type=REVISION) for rev, pct in left.items()]
-    return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped)
+    return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped, skipped_failed=skipped_bad)
 
 
 @dataclass(kw_only=True)
@@ -116,6 +132,7 @@ class Promotion:
                 "planned": [e.to_dict() for e in self.plan.traffic] if self.plan else None,
                 "planned_split": self.plan.split if self.plan else None,
                 "rule": self.plan.rule if self.plan else None,
+                "skipped_failed": list(self.plan.skipped_failed) if self.plan else [],
                 "after": [e.to_dict() for e in self.traffic_after] if self.traffic_after else None,
             },
             "etag": self.etag,
@@ -137,7 +154,10 @@ def promote(deployment: Any, service: Any, *, percent: int, services: Any, revis
     outcome = apply.send_plan(
         deployment,
         service,
-        planner=lambda traffic, revisions: plan_promotion(traffic, revision=revision, revisions=revisions, percent=percent),
+        planner=lambda traffic, revisions, marks: plan_promotion(
+            traffic, revision=revision, revisions=revisions, percent=percent, failed=marks.failed
+        ),
+        annotate=lambda annotations, plan: with_marks(annotations, last_serving=plan.split),
         services=services,
         revisions_api=revisions_api,
         dry_run=dry_run,

@@ -16,6 +16,7 @@ from typing import Any
 
 from .apply import ALREADY_ACTED, DONE, FAILED, NOTHING_TO_SHIFT, OPERATION_TIMEOUT, VALIDATED, Outcome, apply_rollback
 from .deployment import Deployment
+from .marks import FAILED_KEY
 from .record import entries, gcloud_command, write_record
 from .traffic import describe_traffic
 
@@ -146,8 +147,11 @@ class RollbackRunner:
                 "planned_split": plan.split if plan else None,
                 "rule": plan.rule if plan else None,
                 "skipped_not_ready": list(plan.skipped) if plan else [],
+                "skipped_failed": list(plan.skipped_failed) if plan else [],
                 "after": entries(outcome.traffic_after) if outcome and outcome.traffic_after else None,
             },
+            "marks_written": dict(outcome.marks) if outcome and outcome.marks and self.status == DONE else {},
+            "operation": outcome.operation if outcome and outcome.operation else None,
             "etag": outcome.etag if outcome and outcome.etag else d.etag,
             "attempts": outcome.attempts if outcome else 0,
             "timings": {
@@ -175,6 +179,8 @@ class RollbackRunner:
             lines.append((f"planned ({plan.rule}): {plan.describe()}", {}))
             if plan.skipped:
                 lines.append((f"skipped (not Ready): {', '.join(plan.skipped)}", {}))
+            if plan.skipped_failed:
+                lines.append((f"skipped (known bad, {FAILED_KEY}): {', '.join(plan.skipped_failed)}", {}))
         if outcome and outcome.traffic_after:
             lines.append((f"traffic after: {describe_traffic(outcome.traffic_after)}", {}))
         if outcome and outcome.attempts and outcome.done_at is not None and self.first_failure_at is not None:

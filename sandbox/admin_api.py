@@ -174,8 +174,14 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
         # without a mask, an empty template counts as not sent (the sandbox's leniency, see the fidelity doc)
         if (fields is None and (sent.containers or sent.revision)) or (fields is not None and "template" in fields):
             template = (sent.revision.rsplit("/", 1)[-1], template_config(sent))
+        annotations = dict(request.service.annotations) if fields is not None and "annotations" in fields else None
         _, op = core.update_service(
-            service, traffic=traffic, template=template, etag=request.service.etag, validate_only=request.validate_only
+            service,
+            traffic=traffic,
+            template=template,
+            annotations=annotations,
+            etag=request.service.etag,
+            validate_only=request.validate_only,
         )
         return _operation(core, op)
 

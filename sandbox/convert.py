@@ -155,6 +155,7 @@ def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
         conditions=[ready],
         reconciling=svc.reconciling,
         etag=svc.etag,
+        annotations=dict(svc.annotations),
     )
 
 

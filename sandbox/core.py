@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 import time
 import uuid
@@ -90,6 +91,31 @@ class DeployResult:
     revision: str
     ready: bool
     message: str
+
+
+RESERVED_ANNOTATION_NAMESPACES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
+"""``Service.annotations``: "Cloud Run API v2 does not support annotations with run.googleapis.com,
+cloud.googleapis.com, serving.knative.dev, or autoscaling.knative.dev namespaces" (service.proto)."""
+ANNOTATIONS_TOTAL_LIMIT = 256 * 1024
+"""Kubernetes: "The total size of annotations (keys and values) must be 256 KiB or smaller"; the
+proto says the field "follows Kubernetes annotations' namespacing, limits, and rules"."""
+_ANNOTATION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def validate_annotations(annotations: dict[str, str]) -> None:
+    """Raise ValueError (INVALID_ARGUMENT) for a key Kubernetes or Cloud Run refuses, or a map over 256 KiB."""
+    total = 0
+    for key, value in annotations.items():
+        prefix, sep, name = key.rpartition("/")
+        if not _ANNOTATION_NAME.match(name) or (sep and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))):
+            raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
+        reserved = [ns for ns in RESERVED_ANNOTATION_NAMESPACES if prefix == ns or prefix.endswith("." + ns)]
+        if sep and reserved:
+            raise ValueError(f"annotation {key!r}: the {reserved[0]} namespace is not supported in Cloud Run API v2")
+        total += len(key.encode()) + len(value.encode())
+    if total > ANNOTATIONS_TOTAL_LIMIT:
+        raise ValueError(f"annotations are {total} bytes; the total may not exceed {ANNOTATIONS_TOTAL_LIMIT}")
 
 
 def new_etag() -> str:
@@ -304,10 +330,15 @@ class SandboxCore:
         *,
         traffic: list[TrafficEntry] | None = None,
         template: tuple[str, tuple[str, tuple[str, ...], str]] | None = None,
+        annotations: dict[str, str] | None = None,
         etag: str = "",
         validate_only: bool = False,
     ) -> tuple[ServiceState, Operation]:
-        """``UpdateService`` on the fields its mask names: ``traffic`` and/or ``template``.
+        """``UpdateService`` on the fields its mask names: ``traffic``, ``template`` and/or ``annotations``.
+
+        ``annotations`` replaces the service's map as a whole (a map field named
+        in the mask, AIP-134); keys follow Kubernetes' rules and Cloud Run's
+        reserved namespaces are refused (:func:`validate_annotations`).
 
         ``template`` is ``(revision named, (image, faults, startup probe))``: an
         existing revision with the same configuration is kept (no new revision);
@@ -331,17 +362,23 @@ class SandboxCore:
                 template_revision = self._check_template(svc, revisions, *template)
             if traffic is not None:
                 validate_traffic(traffic, revisions, service=service)
+            if annotations is not None:
+                validate_annotations(annotations)
             op_name = f"projects/{self.state.project}/locations/{self.state.region}/operations/{uuid.uuid4()}"
             if validate_only:
                 answer = copy.deepcopy(svc)
                 if traffic is not None:
                     answer.traffic = [copy.copy(e) for e in traffic]
+                if annotations is not None:
+                    answer.annotations = dict(annotations)
                 answer.template_revision = template_revision
                 op = Operation(op_name, service, time.monotonic(), answer, done=True)
                 self.operations[op_name] = op
                 return answer, op
             if traffic is not None:
                 svc.traffic = [copy.copy(e) for e in traffic]
+            if annotations is not None:
+                svc.annotations = dict(annotations)
             svc.template_revision = template_revision
             svc.etag = new_etag()
             svc.generation += 1

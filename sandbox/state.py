@@ -93,6 +93,8 @@ class ServiceState:
     """The revision the service's template describes (``template.revision`` as Cloud Run echoes it)."""
     failure: str = ""
     """The message of a failed reconcile (``terminal_condition`` FAILED) until the next successful change."""
+    annotations: dict[str, str] = field(default_factory=dict)
+    """``Service.annotations``: replaced as a whole by an UpdateService whose mask names ``annotations``."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceState:
@@ -100,6 +102,7 @@ class ServiceState:
         values["traffic"] = [TrafficEntry.from_dict(t) for t in data.get("traffic", [])]
         values["traffic_status"] = [TrafficEntry.from_dict(t) for t in data.get("traffic_status", [])]
         values["tag_ports"] = {str(k): int(v) for k, v in data.get("tag_ports", {}).items()}
+        values["annotations"] = {str(k): str(v) for k, v in data.get("annotations", {}).items()}
         return cls(**values)
 
 
