@@ -1,11 +1,12 @@
 """The revision's pages in a real browser: each ``[[page]]`` loads without errors, renders, and keeps its budgets.
 
-A page passes when its document answers < 400; while it loads there is no
-console error (beyond the checklist's ``ignore_console``), no uncaught
-exception, no failed request and no same-origin answer >= 400 (third-party
-ones per ``allow_third_party_failures``; a missing favicon only with
-``require_favicon``); its selectors become visible, its text shows, and the
-load, DOMContentLoaded and bytes budgets hold. The failure message lists every
+A page passes when its document answers < 400 and it ends where it was asked
+(or where ``allow_redirect_to`` allows); while it loads, and ``settle_ms`` after
+its selectors show, there is no console error (beyond ``ignore_console``), no
+uncaught exception, no failed request and no same-origin answer >= 400 (beyond
+``ignore_requests``; third-party ones per ``allow_third_party_failures``; a
+missing favicon only with ``require_favicon``); its selectors become visible,
+its text shows, and the load, DOMContentLoaded and bytes budgets hold. The failure message lists every
 problem seen; the screenshot and console log are kept in the test's folder of
 ``--output``.
 """
