@@ -7,21 +7,41 @@
   (``api_check`` -> ``[[api]]`` ...), with the entry's ``id`` as test id and
   the ``advisory`` marker on advisory entries.
 - Every report is scrubbed of secret values before anything prints it.
-- Failures of advisory checks alone do not fail the run; a run whose every
-  check was skipped fails (nothing was verified).
+- Three verdicts. FAIL: a gating check found the revision wrong (only this
+  rolls back). NOT VERIFIED: the gate could not check (a check raised
+  :class:`~revgate.errors.NotVerified`: no metric data, an inconclusive
+  baseline, an API or a browser that cannot be used; or revgate's own code
+  crashed, see :data:`CRASHES`; or every check was skipped, or none ran):
+  exit :data:`~revgate.errors.NOT_VERIFIED_EXIT`, no rollback, no promotion.
+  PASS otherwise. Failures of advisory checks alone do not fail the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .errors import RevgateError
+from .errors import NOT_VERIFIED_EXIT, NotVerified, RevgateError
 from .settings import Settings, resolve_settings, settings_key
 
-__all__ = ["PARAMETRIZED", "settings_of", "is_gating_failure"]
+__all__ = ["CRASHES", "NOT_VERIFIED_PROPERTY", "PARAMETRIZED", "is_gating_failure", "is_not_verified", "settings_of"]
+
+NOT_VERIFIED_PROPERTY = ("revgate", "not-verified")
+"""The user property of a check the gate could not verify (it travels with xdist workers' reports)."""
+CRASHES: tuple[type[BaseException], ...] = (
+    TypeError,
+    AttributeError,
+    NameError,
+    ImportError,
+    NotImplementedError,
+    RecursionError,
+    SyntaxError,
+    MemoryError,
+)
+"""Exceptions that are revgate's own bugs, never the revision's answer: the check is NOT VERIFIED."""
 
 PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "health_check": ("health", lambda entry: True),
@@ -45,8 +65,17 @@ def settings_of(config: pytest.Config) -> Settings:
 
 
 def is_gating_failure(report: pytest.TestReport) -> bool:
-    """A failed or errored test that is not advisory (skips never count)."""
+    """A failed or errored test that is not advisory (skips, and so NOT VERIFIED checks, never count)."""
     return report.failed and "advisory" not in report.keywords
+
+
+def is_not_verified(report: pytest.TestReport) -> bool:
+    return report.skipped and NOT_VERIFIED_PROPERTY in [tuple(p) for p in report.user_properties]
+
+
+def _skip_longrepr(item: pytest.Item, reason: str) -> tuple[str, int, str]:
+    path, lineno, _ = item.reportinfo()
+    return (str(path), (lineno or 0) + 1, f"Skipped: {reason}")
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -158,6 +187,18 @@ def _scrub(text: str, secrets: list[str]) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
+    excinfo = call.excinfo
+    if excinfo is not None and excinfo.errisinstance(NotVerified):
+        report.user_properties.append(NOT_VERIFIED_PROPERTY)
+    elif excinfo is not None and report.failed and excinfo.errisinstance(CRASHES) and report.when in ("setup", "call"):
+        # revgate's own bug: the revision was not judged; never a rollback
+        first = str(excinfo.value).splitlines()[0] if str(excinfo.value) else ""
+        where = excinfo.traceback[-1] if excinfo.traceback else None
+        at = f" at {Path(str(where.path)).name}:{where.lineno + 1}" if where is not None else ""
+        reason = f"NOT VERIFIED: revgate crashed: {excinfo.typename}: {first}{at}"[:300]
+        report.outcome = "skipped"
+        report.longrepr = _skip_longrepr(item, reason)
+        report.user_properties.append(NOT_VERIFIED_PROPERTY)
     settings = item.config.stash.get(settings_key, None)
     secrets = settings.secrets() if settings else []
     if secrets:
@@ -179,30 +220,93 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and settings_key in session.config.stash:
         # no check at all (an empty checklist, a -k that matches nothing): a gate never exits 5
         session.config.stash[_nothing_verified_key] = True
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = NOT_VERIFIED_EXIT
         return
     if exitstatus == pytest.ExitCode.OK and reporter.stats.get("skipped") and not reporter.stats.get("passed"):
         # every check skipped: nothing was verified, and a gate must not pass silently
         session.config.stash[_nothing_verified_key] = True
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = NOT_VERIFIED_EXIT
+        return
+    if exitstatus == pytest.ExitCode.OK and any(
+        is_not_verified(r) and "advisory" not in r.keywords for r in reporter.stats.get("skipped", [])
+    ):
+        session.exitstatus = NOT_VERIFIED_EXIT  # the gate could not check: neither PASS nor FAIL
         return
     if exitstatus != pytest.ExitCode.TESTS_FAILED:
         return
     failed = reporter.stats.get("failed", []) + reporter.stats.get("error", [])
     if failed and not any(is_gating_failure(r) for r in failed):
         session.config.stash[_advisory_failures_key] = [r.nodeid for r in failed]
-        session.exitstatus = pytest.ExitCode.OK
+        not_verified = any(is_not_verified(r) and "advisory" not in r.keywords for r in reporter.stats.get("skipped", []))
+        session.exitstatus = NOT_VERIFIED_EXIT if not_verified else pytest.ExitCode.OK
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    ready = config.stash.get(readiness_key, None)
+    if ready is not None and ready["attempts"] > 1:
+        if ready["ready"]:
+            text = f"ready after {ready['attempts']} attempts, {ready['seconds']:g} s"
+        else:
+            text = f"still answering {ready['status']} after {ready['seconds']:g} s: the checks judged it as it was"
+        terminalreporter.line(f"revgate readiness ([health] budget {ready['budget']:g} s, once before every check): {text}")
     if config.stash.get(_nothing_verified_key, False):
         terminalreporter.section("revgate: nothing verified", red=True)
         if terminalreporter.stats.get("skipped"):
-            terminalreporter.line("every check was skipped: the gate fails rather than pass without evidence")
+            terminalreporter.line("every check was skipped: the gate does not pass without evidence (NOT VERIFIED)")
         else:
-            terminalreporter.line("no check ran (the checklist, --sections or -k selected none): the gate fails rather than pass without evidence")
+            terminalreporter.line("no check ran (the checklist, --sections or -k selected none): the gate does not pass without evidence (NOT VERIFIED)")
     advisory = config.stash.get(_advisory_failures_key, [])
     if advisory:
         terminalreporter.section("revgate: advisory failures (not gating)", yellow=True)
         for nodeid in advisory:
             terminalreporter.line(f"ADVISORY {nodeid}")
+
+
+readiness_key = pytest.StashKey[dict[str, Any]]()
+"""How the session's readiness wait ended: ``{ready, attempts, seconds, status}``."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def revgate_readiness(request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """Readiness once, before every check: the ``[health]`` readiness budget is spent here, at the
+    start of the session, retrying the answers in ``retry_statuses`` (429, 502, 503, 504 by
+    default), so that no API, page or WebSocket check judges a revision that is still starting
+    (Cloud Run's default TCP startup probe marks a revision Ready before its app answers).
+    A revision still not ready when the budget is spent is judged as it is: its checks fail."""
+    config = request.config
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    if readiness_key in config.stash:
+        return config.stash[readiness_key]
+    entries = settings.checklist.entries("health")
+    if not entries:
+        return None
+    check = entries[0]
+    target = request.getfixturevalue("target")
+    import time
+
+    started = time.monotonic()
+    delay, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        probe = target.request("GET", check.path, auth=bool(check.auth and target.has_token), check=check)
+        spent = time.monotonic() - started
+        if probe.status not in check.retry_statuses or spent + delay > check.ready_budget:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+    result = {
+        "ready": probe.status not in check.retry_statuses,
+        "attempts": attempts,
+        "seconds": round(time.monotonic() - started, 3),
+        "status": probe.status,
+        "budget": check.ready_budget,
+    }
+    config.stash[readiness_key] = result
+    return result
+
+
+def readiness_of(config: pytest.Config) -> dict[str, Any] | None:
+    """The session's readiness wait (None before it ran, or without a ``[health]`` section)."""
+    return config.stash.get(readiness_key, None)

@@ -192,7 +192,7 @@ def markdown(config: pytest.Config, results: RunResults) -> str:
         "| check | outcome | duration | message |",
         "|---|---|---|---|",
     ]
-    order = {"failed": 0, "error": 0, "passed": 1, "skipped": 2}
+    order = {"failed": 0, "error": 0, "not-verified": 1, "passed": 2, "skipped": 3}
     for c in sorted(results.checks.values(), key=lambda c: (order.get(c.outcome, 3), not c.gating)):
         outcome = c.outcome.upper() if c.bad else c.outcome
         if c.bad and not c.gating:
@@ -239,7 +239,10 @@ class ReportPlugin:
             if not check.bad:
                 check.outcome, check.message = outcome, scrub(message_of(report), self.config)
         elif report.skipped and report.when in ("setup", "call") and not check.bad:
-            check.outcome, check.message = "skipped", scrub(message_of(report), self.config)
+            from .plugin import is_not_verified
+
+            outcome = "not-verified" if is_not_verified(report) else "skipped"
+            check.outcome, check.message = outcome, scrub(message_of(report).removeprefix("NOT VERIFIED: "), self.config)
 
     def _mark_junit_attempt(self, report: pytest.TestReport, message: str) -> None:
         """pytest's JUnit XML writes a retried attempt as a bare testcase: say on it that it failed."""
@@ -291,6 +294,8 @@ class ReportPlugin:
         )
         for c in results.gating_failures:
             terminalreporter.line(scrub(f"  FAILED   {c.name}: {c.summary()}", config), red=True)
+        for c in results.not_verified:
+            terminalreporter.line(scrub(f"  NOT VERIFIED {c.name}: {c.summary()}", config), yellow=True)
         for c in results.advisory_failures:
             terminalreporter.line(scrub(f"  ADVISORY {c.name}: {c.summary()}", config), yellow=True)
         for c in results.retried_passes:

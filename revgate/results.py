@@ -25,7 +25,8 @@ class Check:
     name: str
     gating: bool
     outcome: str = "passed"
-    """``passed``, ``failed`` (the check said no), ``error`` (setup/teardown broke) or ``skipped``."""
+    """``passed``, ``failed`` (the check said no), ``error`` (setup/teardown broke), ``skipped``, or
+    ``not-verified`` (the gate could not check: no data, an API or browser it cannot use, its own crash)."""
     duration: float = 0.0
     message: str = ""
     retries: int = 0
@@ -69,6 +70,11 @@ class RunResults:
         return [c for c in self.checks.values() if c.bad and c.gating]
 
     @property
+    def not_verified(self) -> list[Check]:
+        """Gating checks the gate could not verify."""
+        return [c for c in self.checks.values() if c.outcome == "not-verified" and c.gating]
+
+    @property
     def advisory_failures(self) -> list[Check]:
         return [c for c in self.checks.values() if c.bad and not c.gating]
 
@@ -78,13 +84,18 @@ class RunResults:
 
     @property
     def verdict(self) -> str:
-        """``FAIL`` when a gating check failed; ``PASS`` when checks ran and none did;
-        ``NOT VERIFIED`` when every check was skipped; ``ERROR`` otherwise."""
+        """``FAIL`` when a gating check failed; ``NOT VERIFIED`` when a gating check could not be
+        verified, every check was skipped or none ran; ``INTERRUPTED`` when the run was stopped
+        first; ``PASS`` when checks ran and none failed; ``ERROR`` otherwise."""
         if self.gating_failures:
             return "FAIL"
+        if self.exitstatus == pytest.ExitCode.INTERRUPTED:
+            return "INTERRUPTED"
+        if self.not_verified:
+            return "NOT VERIFIED"
         if not self.checks and self.exitstatus in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
             return "NOT VERIFIED"
-        if self.checks and all(c.outcome == "skipped" for c in self.checks.values()):
+        if self.checks and all(c.outcome in ("skipped", "not-verified") for c in self.checks.values()):
             return "NOT VERIFIED"
         if not self.checks or self.exitstatus in (
             pytest.ExitCode.INTERRUPTED,
@@ -101,6 +112,7 @@ class RunResults:
             ("passed", sum(c.outcome == "passed" for c in values)),
             ("failed", len(self.gating_failures)),
             ("advisory failed", len(self.advisory_failures)),
+            ("not verified", sum(c.outcome == "not-verified" for c in values)),
             ("skipped", sum(c.outcome == "skipped" for c in values)),
             ("passed after retry", len(self.retried_passes)),
         ):
