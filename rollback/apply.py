@@ -169,8 +169,13 @@ def send_plan(
     revisions_api: Any,
     dry_run: bool,
     log: Callable[[str], None] = lambda line: None,
+    outcome: Outcome | None = None,
 ) -> Outcome:
     """Plan with ``planner`` and apply (or validate) the plan; see the module docstring.
+
+    ``outcome``, when given, is filled in place as the attempts go (what was planned, the
+    etag, when the request was sent, the operation's name): a caller that cannot wait for
+    the end (an interrupted run) still knows what was sent.
 
     ``service`` (the snapshot read at session start) is not sent: every attempt
     reads the service afresh. ``annotate(annotations, plan)`` gives the whole
@@ -188,7 +193,9 @@ def send_plan(
     name = deployment.service_name
     basis_etag, basis_generation = deployment.etag, deployment.generation
     traffic, revisions = deployment.traffic_before, deployment.revisions
-    outcome = Outcome(status=FAILED, message="", etag=deployment.etag)
+    if outcome is None:
+        outcome = Outcome(status=FAILED, message="", etag=deployment.etag)
+    outcome.etag = outcome.etag or deployment.etag
 
     def fail(message: str, error: str | None = None) -> Outcome:
         outcome.status, outcome.message = FAILED, message
@@ -270,6 +277,7 @@ def send_plan(
         except gexc.GoogleAPICallError as exc:
             return fail(f"Cloud Run refused the traffic update ({_code(exc)}): {exc.message}", f"attempt {attempt}: {_code(exc)}: {exc.message}")
         outcome.operation = getattr(getattr(operation, "operation", None), "name", "") or ""
+        log(f"attempt {attempt}: operation {outcome.operation or '(unnamed)'} sent")
         operation_error: str | None = None
         try:
             cloudrun.wait_operation(services, operation, timeout=OPERATION_TIMEOUT)
@@ -322,6 +330,7 @@ def apply_rollback(
     revisions_api: Any,
     dry_run: bool,
     log: Callable[[str], None] = lambda line: None,
+    outcome: Outcome | None = None,
 ) -> Outcome:
     """Plan the rollback from the snapshot ``service`` and apply (or validate) it with :func:`send_plan`."""
     under_test = deployment.revisions_under_test
@@ -357,6 +366,7 @@ def apply_rollback(
         revisions_api=revisions_api,
         dry_run=dry_run,
         log=log,
+        outcome=outcome,
     )
     if outcome.status == DONE:
         outcome.message = f"traffic restored: {describe_traffic(outcome.traffic_after)}"

@@ -106,7 +106,13 @@ class RollbackPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.runner.finish()
+        from revgate.plugin import interrupt_grace, interrupted_by
+
+        interrupted = interrupted_by(session.config)
+        if interrupted:
+            self.runner.finish(interrupt_grace(), interrupted=interrupted)
+        else:
+            self.runner.finish()
         if self.runner.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

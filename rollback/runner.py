@@ -18,7 +18,7 @@ from .apply import ALREADY_ACTED, DONE, FAILED, NOTHING_TO_SHIFT, OPERATION_TIME
 from .deployment import Deployment
 from .marks import FAILED_KEY
 from .record import entries, gcloud_command, write_record
-from .traffic import describe_traffic
+from .traffic import describe_traffic, serving
 
 __all__ = ["RollbackRunner"]
 
@@ -37,6 +37,12 @@ class RollbackRunner:
         self.first_failure_wall: dt.datetime | None = None
         self.outcome: Outcome | None = None
         self.log: list[str] = []
+        self._live = Outcome(status=FAILED, message="")
+        """Filled in place by the rollback thread: what was sent so far (read when it cannot be waited for)."""
+        self.interrupted: str | None = None
+        """SIGTERM or SIGINT when the run was stopped by a signal."""
+        self.traffic_at_finish: tuple | None = None
+        """The traffic read at session finish when this run changed nothing (to say whether it changed anyway)."""
 
     @property
     def triggered(self) -> bool:
@@ -69,6 +75,7 @@ class RollbackRunner:
                 revisions_api=revisions_client(),
                 dry_run=self.deployment.mode == "dry-run",
                 log=self.log.append,
+                outcome=self._live,
             )
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:  # re-reads outside apply's own handling
             self.outcome = Outcome(status=FAILED, message=f"Cloud Run Admin API error: {exc}", errors=[str(exc)])
@@ -79,21 +86,57 @@ class RollbackRunner:
         if self.outcome.done_at is None:
             self.outcome.done_at = time.monotonic()
 
-    def finish(self, timeout: float = JOIN_TIMEOUT) -> None:
-        """Wait for the rollback thread (bounded); a thread still running counts as a failed rollback."""
+    def finish(self, timeout: float = JOIN_TIMEOUT, *, interrupted: str | None = None) -> None:
+        """Wait for the rollback thread (bounded); a thread still running counts as a failed rollback,
+        and the record says what was sent and how to check or finish it."""
+        self.interrupted = interrupted
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                self.outcome = Outcome(status=FAILED, message=f"the rollback did not finish within {timeout:g} s")
+                live = self._live
+                why = f"interrupted ({interrupted}): " if interrupted else ""
+                if live.operation:
+                    sent = f"operation {live.operation} was sent (planned {live.plan.describe() if live.plan else '?'})"
+                elif live.request_sent_at is not None:
+                    sent = "the update request was being sent (its answer never came)"
+                else:
+                    sent = "no update request was sent yet"
+                self.outcome = Outcome(
+                    status=FAILED,
+                    message=f"{why}the rollback did not finish within {timeout:g} s: {sent}; check it with: {self.check_command()}",
+                    plan=live.plan,
+                    etag=live.etag,
+                    attempts=live.attempts,
+                    request_sent_at=live.request_sent_at,
+                    operation=live.operation,
+                    errors=list(live.errors),
+                )
+        elif not self.triggered and self.deployment.mode != "off":
+            self._read_traffic_at_finish()
         if self.deployment.report_path:
             write_record(self.deployment.report_path, self.record())
+
+    def _read_traffic_at_finish(self) -> None:
+        """This run changed nothing: read the traffic once more, to say so if someone else changed it."""
+        try:
+            from revgate.google_clients import services_client
+
+            from . import cloudrun
+
+            self.traffic_at_finish = cloudrun.traffic_of(cloudrun.get_service(services_client(), self.deployment.service_name))
+        except Exception:  # noqa: BLE001 - only informative: the verdict does not depend on it
+            self.traffic_at_finish = None
+
+    def check_command(self) -> str:
+        d = self.deployment
+        return f"gcloud run services describe {d.service} --region {d.region} --project {d.project} --format='yaml(status.traffic)'"
 
     # -- what the run reports ---------------------------------------------------------------
 
     @property
     def status(self) -> str:
         if not self.triggered:
-            return "not-needed"
+            return "interrupted" if self.interrupted else "not-needed"
         if self.deployment.mode == "off":
             return "off"
         return self.outcome.status if self.outcome else FAILED
@@ -108,9 +151,17 @@ class RollbackRunner:
         plan = self.outcome.plan if self.outcome else None
         return gcloud_command(self.deployment, plan.split) if plan else None
 
+    def _changed_by_others(self) -> str:
+        now = self.traffic_at_finish
+        if now is None or serving(now) == serving(self.deployment.traffic_before):
+            return ""
+        return f"; but the traffic changed during the run, not by this gate: now {describe_traffic(now)}"
+
     def message(self) -> str:
+        if not self.triggered and self.interrupted:
+            return f"interrupted ({self.interrupted}): nothing verified, traffic unchanged{self._changed_by_others()}"
         if not self.triggered:
-            return "no gating check failed: traffic left as it was"
+            return f"no gating check failed: traffic left as it was{self._changed_by_others()}"
         if self.deployment.mode == "off":
             return "a gating check failed; rollback is off (--rollback off): traffic left as it was"
         outcome = self.outcome
@@ -141,6 +192,7 @@ class RollbackRunner:
             "status": self.status,
             "message": self.message(),
             "trigger": {"test": self.trigger_test, "reason": self.trigger_reason} if self.triggered else None,
+            "interrupted": self.interrupted,
             "traffic": {
                 "before": entries(d.traffic_before),
                 "planned": entries(plan.traffic) if plan else None,
@@ -149,6 +201,7 @@ class RollbackRunner:
                 "skipped_not_ready": list(plan.skipped) if plan else [],
                 "skipped_failed": list(plan.skipped_failed) if plan else [],
                 "after": entries(outcome.traffic_after) if outcome and outcome.traffic_after else None,
+                "at_finish": entries(self.traffic_at_finish) if self.traffic_at_finish is not None else None,
             },
             "marks_written": dict(outcome.marks) if outcome and outcome.marks and self.status == DONE else {},
             "operation": outcome.operation if outcome and outcome.operation else None,
@@ -169,8 +222,14 @@ class RollbackRunner:
         lines: list[tuple[str, dict[str, bool]]] = []
         status = self.status
         bad = {"red": True, "bold": True}
+        if not self.triggered and self.interrupted:
+            return [(f"{self.message()} ({describe_traffic(d.traffic_before)})", {"yellow": True, "bold": True})]
         if not self.triggered:
-            return [(f"no gating check failed: traffic unchanged ({describe_traffic(d.traffic_before)})", {"green": True})]
+            changed = self._changed_by_others()
+            return [
+                (f"no gating check failed: traffic unchanged by this gate ({describe_traffic(d.traffic_before)}){changed}",
+                 {"yellow": True} if changed else {"green": True})
+            ]
         lines.append((f"first gating failure: {self.trigger_test}: {self.trigger_reason}", {}))
         outcome = self.outcome
         plan = outcome.plan if outcome else None
