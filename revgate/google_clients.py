@@ -79,11 +79,13 @@ def bounded_retry(*, deadline: float = 10.0) -> Retry:
     """Retry UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED with backoff,
     for ``deadline`` seconds at most.
 
-    INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED are transient by Google's own guidance
-    (https://cloud.google.com/apis/design/errors#handling_errors: "retry" for
-    UNAVAILABLE, INTERNAL and RESOURCE_EXHAUSTED with backoff). A retried UpdateService that had
-    already taken effect is answered ABORTED (its etag is stale): the rollback then re-reads the
-    service and sees its own plan served.
+    Google recommends retrying API errors "with exponential intervals plus randomness", with
+    minimum intervals for 429 (RESOURCE_EXHAUSTED), 500 (INTERNAL) and 503 (UNAVAILABLE)
+    (https://cloud.google.com/service-usage/docs/troubleshooting, "How do I perform a retry on
+    API errors?"). AIP-194 keeps UNKNOWN out of automatic retries of non-idempotent calls; revgate's
+    only write, UpdateService, carries the etag it planned from, so a retry after an update that
+    took effect is refused as stale (ABORTED) and the rollback then re-reads the service and sees
+    its own plan served: the retry cannot apply a change twice.
 
     When the deadline runs out the call raises ``google.api_core.exceptions.RetryError``
     (not a ``GoogleAPICallError``): callers catch both.

@@ -4,8 +4,8 @@ Served over the real proto messages, so the real ``google-cloud-run`` clients
 talk to it unchanged:
 
 - ``google.cloud.run.v2.Services``: GetService, ListServices, UpdateService
-  (the fields ``update_mask`` names, every field when it is empty: ``traffic``
-  and ``template``; answers a ``google.longrunning.Operation`` whose
+  (the fields ``update_mask`` names, every field when it is empty: ``traffic``,
+  ``template`` and ``annotations``, a map replaced as a whole; answers a ``google.longrunning.Operation`` whose
   ``metadata`` and, once done, ``response`` pack the ``Service``; a failed
   reconcile ends the operation with an error and the service's
   ``terminal_condition`` FAILED);
@@ -18,7 +18,8 @@ revision, operation), ABORTED or FAILED_PRECONDITION (stale etag, as the
 daemon's ``--etag-mode`` says; ``NONE`` checks no etag), ALREADY_EXISTS (a
 template that names an existing revision with another configuration),
 INVALID_ARGUMENT (bad traffic, tag, update_mask path).
-Every call is counted and may fail with an injected fault (:mod:`sandbox.calls`).
+Every call is counted and may fail with an injected fault (:mod:`sandbox.calls`), before it
+is carried out, or after (``METHOD:applied``, see :data:`APPLIED_SUFFIX`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def _operation(core: SandboxCore, op: Operation) -> operations_pb2.Operation:
     return message
 
 
+APPLIED_SUFFIX = ":applied"
+"""``inject("UpdateService:applied", CODE)``: the request is carried out, then answered with CODE, as when
+an answer is lost after the change was made (gRPC: DEADLINE_EXCEEDED "may be returned even if the
+operation has completed successfully"; UNKNOWN, INTERNAL likewise say nothing of what was done)."""
+
 _SERVICE_FIELDS = frozenset(run_v2.Service.pb().DESCRIPTOR.fields_by_name)
 DEFAULT_PAGE_SIZE = 100
 
@@ -133,7 +139,11 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
             if fault is not None:
                 context.abort(fault, calls.message_of(method, fault))
             try:
-                return fn(request)
+                answer = fn(request)
+                late = calls.record(method + APPLIED_SUFFIX)
+                if late is not None:  # the change is made, and then the answer is an error (a lost response)
+                    context.abort(late, calls.message_of(method + APPLIED_SUFFIX, late))
+                return answer
             except NotFound as exc:
                 error: tuple[grpc.StatusCode, str] = (grpc.StatusCode.NOT_FOUND, str(exc))
             except EtagMismatch as exc:

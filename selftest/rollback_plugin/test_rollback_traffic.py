@@ -100,5 +100,5 @@ def test_no_ready_revision_to_restore_changes_nothing(sb, gate, service, traffic
     assert result.run.returncode == 1, result.run
     assert sb.calls("UpdateService") == 0
     assert traffic(service) == before
-    assert f"no Ready revision older than {candidate}" in result.output
+    assert f"no good revision older than {candidate} to give the traffic to" in result.output
     assert result.record["status"] == "failed"
