@@ -4,6 +4,8 @@ traffic), honours a person's marking, and prefers the revisions that last held t
 
 from __future__ import annotations
 
+import pytest
+
 from do_no_harm.conftest import FAILED_KEY, LAST_SERVING_KEY, last_line
 
 
@@ -92,3 +94,18 @@ def test_promotion_writes_the_last_serving_split(sb, gate, service, traffic, ann
     assert annotations(service)[LAST_SERVING_KEY] == f"{candidate}=100"
     assert FAILED_KEY not in annotations(service)
     assert stable
+
+
+def test_sandbox_annotations_follow_the_documented_rules(sb, service, annotations, set_annotations):
+    from google.api_core import exceptions
+
+    sb.deploy(service)
+    set_annotations(service, {"team.example/owner": "payments"})
+    sb.deploy(service)  # a deploy keeps the service's annotations
+    assert annotations(service) == {"team.example/owner": "payments"}
+    for key in ("run.googleapis.com/launch-stage", "serving.knative.dev/creator", "bad key"):
+        with pytest.raises(exceptions.InvalidArgument):
+            set_annotations(service, {key: "x"})
+    with pytest.raises(exceptions.InvalidArgument):
+        set_annotations(service, {"team.example/big": "x" * (256 * 1024)})
+    assert annotations(service) == {"team.example/owner": "payments"}
