@@ -271,7 +271,8 @@ def _redirect_problems(check: PageCheck, asked: str, final: str) -> list[str]:
     """The page ended elsewhere (a login page, most often) and ``allow_redirect_to`` does not allow it."""
     from urllib.parse import urlsplit
 
-    if not final or final.rstrip("/?") == asked.rstrip("/?"):
+    same = lambda u: u.split("#", 1)[0].rstrip("/?")  # noqa: E731 - a fragment is the page's own business
+    if not final or same(final) == same(asked):
         return []
     parts = urlsplit(final)
     path = parts.path or "/"

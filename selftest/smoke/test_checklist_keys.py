@@ -127,6 +127,42 @@ def test_api_key_header_session_cookie_and_new_keys_pass(app, run_suite, checkli
     assert "test_api_requires_auth[moved]" not in run.outcomes, run
 
 
+SESSION = """[defaults]
+auth_header = "X-API-Key"
+auth_scheme = ""
+
+[health]
+path = "/api/items"
+auth = true
+json = { "stats.total" = 1 }
+
+[[api]]
+id = "login"
+path = "/api/items"
+session = true
+
+[[api]]
+id = "by-cookie"
+path = "/api/items"
+auth = false
+session = true
+
+[[api]]
+id = "no-session"
+path = "/api/items"
+auth = false
+"""
+
+
+def test_only_session_entries_share_cookies(app, run_suite, checklist_text):
+    run = run_suite("tests_smoke", "--revision-url", app, f"--checklist={checklist_text(SESSION)}", env={"REVGATE_AUTH_TOKEN": API_KEY})
+    assert run.returncode == 1, run
+    # 'by-cookie' rides on the cookie 'login' received; 'no-session' has none, and is refused
+    assert {"test_health[health]", "test_api[login]", "test_api[by-cookie]", "test_api_requires_auth[login]"} <= run.passed(), run
+    assert run.failed() == {"test_api[no-session]"}, run
+    assert "GET " + app + "/api/items (no token): expected 200, answered 401" in run.stdout, run
+
+
 def test_emptied_or_changed_data_fails_naming_each_path(app, run_suite, checklist_text):
     text = API.replace('min_items = { items = 1 }', 'min_items = { items = 3 }').replace('"stats.total" = 1 }', '"stats.total" = 2 }')
     text = text.replace('x-served-by = "tiny"', 'x-served-by = "other"')
