@@ -311,8 +311,14 @@ class ReportPlugin:
             self.results.finished = time.time()
         path = config.getoption("report_json") or os.environ.get(JSON_ENV)
         if path:
+            from .settings import write_report_file
+
             text = json.dumps(summary_dict(config, self.results), indent=2, default=str)
-            Path(path).write_text(scrub(text, config) + "\n")
+            problem = write_report_file(path, scrub(text, config) + "\n")
+            if problem:
+                import sys
+
+                sys.stderr.write(f"revgate: the JSON report could not be written: {problem}\n")
         summary = os.environ.get(SUMMARY_ENV)
         if summary:
             with open(summary, "a", encoding="utf-8") as out:
@@ -322,7 +328,14 @@ class ReportPlugin:
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
-    path = config.getoption("report_json", None) or os.environ.get(JSON_ENV)
-    if path and not Path(path).resolve().parent.is_dir():
-        raise pytest.UsageError(f"--report-json {path}: the directory {Path(path).resolve().parent} does not exist")
+    path = config.getoption("report_json", None)
+    path = path if path is not None else os.environ.get(JSON_ENV)
+    if path is not None and (path or config.getoption("report_json", None) is not None):
+        from .errors import ConfigError
+        from .settings import check_report_path
+
+        try:
+            check_report_path(path, "--report-json")
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(ReportPlugin(config), "revgate-report")

@@ -11,7 +11,11 @@ are held in :class:`Secret`, whose ``repr`` and ``str`` are masked.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from .checklist import Checklist, load_checklist, parse_checklist
-from .errors import ConfigError
+from .errors import ChecklistError, ConfigError
 
 __all__ = ["Secret", "Settings", "add_options", "resolve_settings", "settings_key"]
 
@@ -103,6 +107,9 @@ class Settings:
 
 settings_key = pytest.StashKey[Settings]()
 
+CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "baseline_limits", "page")
+"""The checklist sections that make checks (:data:`revgate.plugin.PARAMETRIZED`)."""
+
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("revgate", "revgate: post-deploy checks of a Cloud Run revision")
@@ -144,31 +151,229 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v not in (None, "")), None)
 
 
-def check_url(url: str) -> str:
-    """Return the URL without a trailing slash, or raise ConfigError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+MAX_URL_LENGTH = 2048
+"""A longer --revision-url is refused (browsers and proxies cut URLs around 2 KiB; Cloud Run's are short)."""
+MAX_TIMEOUT = 600.0
+"""Seconds: the largest request timeout accepted (Cloud Run's own request timeout is at most 3600 s,
+a post-deploy check that needs more than 10 minutes per request is a misconfiguration)."""
+MAX_CHECKLIST_BYTES = 1024 * 1024
+MAX_TOKEN_BYTES = 64 * 1024
+MAX_TOML_DEPTH = 16
+"""Nesting levels of tables and arrays a checklist may have (the shipped one has 3)."""
+PRESCAN_DEPTH = 64
+"""Brackets nested deeper than this (counted before parsing) are refused without parsing:
+Python's TOML parser recurses, and raises RecursionError at some hundred levels."""
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$")
+
+
+def finite_number(raw: Any, what: str, *, low: float, high: float, integer: bool = False) -> float:
+    """``raw`` as a finite number within ``[low, high]`` (``low`` excluded when it is 0), else ConfigError."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} {raw!r} is not a finite number")
+    if integer and value != int(value):
+        raise ConfigError(f"{what} {raw!r} is not a whole number")
+    if value > high or value < low or (low == 0 and value == 0):
+        bound = f"more than 0 and at most {high:g}" if low == 0 else f"from {low:g} to {high:g}"
+        raise ConfigError(f"{what} {raw!r} is out of range: give {bound}")
+    return value
+
+
+def check_url(url: str, *, what: str = "--revision-url") -> str:
+    """Return the URL without a trailing slash, or raise ConfigError saying what is wrong (one line;
+    credentials in the URL are never repeated). A path is kept as the base path of every check."""
+    if len(url) > MAX_URL_LENGTH:
+        raise ConfigError(f"{what} is {len(url)} characters long; give the revision's base URL (at most {MAX_URL_LENGTH})")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{what} contains spaces or control characters: give the revision's base URL")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        shown = url if "@" not in url else "(a URL with credentials)"
+        raise ConfigError(f"{what} {shown!r} is not a valid URL ({exc})") from None
+    if "@" in parts.netloc:
         raise ConfigError(
-            f"--revision-url {url!r} is not an http(s) URL: give the revision's full URL, "
+            f"{what} has credentials in it ({parts.scheme}://***@{parts.netloc.rpartition('@')[2]}): "
+            "revgate never sends URL credentials; give the API token in REVGATE_AUTH_TOKEN or --auth-token-file"
+        )
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(
+            f"{what} {url!r} is not an http(s) URL: give the revision's full URL, "
             "such as https://TAG---SERVICE-HASH.a.run.app"
         )
     if parts.query or parts.fragment:
-        raise ConfigError(f"--revision-url {url!r} has a query or fragment: give the revision's base URL")
+        raise ConfigError(f"{what} {url!r} has a query or fragment: give the revision's base URL")
+    if port == 0:
+        raise ConfigError(f"{what} {url!r} has an invalid port (0)")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        ipaddress.ip_address(host)
     except ValueError:
-        raise ConfigError(f"--revision-url {url!r} has an invalid port") from None
+        if not _HOST.match(host):
+            raise ConfigError(f"{what} {url!r}: {host!r} is not a valid host name") from None
     return url.rstrip("/")
 
 
-def _read_token(path: str) -> Secret:
+def read_regular_file(path: Path, what: str, *, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ConfigError for anything else
+    (a FIFO, a device, a directory would block, never end or fail late)."""
     try:
-        value = Path(path).read_text().strip()
+        info = path.stat()
     except FileNotFoundError:
-        raise ConfigError(f"--auth-token-file {path!r}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not a text file"
-        raise ConfigError(f"--auth-token-file {path!r}: cannot read it ({reason})") from None
+        raise ConfigError(f"{what} {str(path)!r}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
+        raise ConfigError(f"{what} {str(path)!r} is {kind}: give a regular file")
+    if info.st_size > limit:
+        raise ConfigError(f"{what} {str(path)!r} is {info.st_size} bytes; at most {limit} are accepted")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # swapped since the stat
+                raise ConfigError(f"{what} {str(path)!r} is not a regular file: give a regular file")
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r}: cannot read it ({exc.strerror})") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {str(path)!r} is over {limit} bytes; at most {limit} are accepted")
+    return data
+
+
+def _decode(data: bytes, path: Path, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start + 1}, line {line}): save it as UTF-8"
+        ) from None
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_TOML_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max([level + 1] + [_depth(v, level + 1) for v in value.values()])
+    if isinstance(value, list):
+        return max([level + 1] + [_depth(v, level + 1) for v in value])
+    return level
+
+
+def precheck_checklist(path: Path) -> None:
+    """Before the checklist is parsed: a regular UTF-8 file of at most 1 MiB, valid TOML nested at
+    most :data:`MAX_TOML_DEPTH` levels; raises ChecklistError (one line)."""
+    import tomllib
+
+    try:
+        text = _decode(read_regular_file(path, "checklist", limit=MAX_CHECKLIST_BYTES), path, "checklist")
+    except ConfigError as exc:
+        raise ChecklistError(str(exc)) from None
+    nesting = _bracket_depth(text)
+    if nesting > PRESCAN_DEPTH:  # pathological nesting never reaches the (recursive) parser
+        raise ChecklistError(f"checklist {str(path)!r} nests arrays or tables {nesting} deep; at most {MAX_TOML_DEPTH}")
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ChecklistError(f"checklist {str(path)!r} nests arrays or tables too deeply; at most {MAX_TOML_DEPTH}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ChecklistError(f"{path}: not valid TOML: {exc}") from None
+    depth = _depth(data)
+    if depth > MAX_TOML_DEPTH:
+        raise ChecklistError(f"checklist {str(path)!r} nests arrays or tables more than {MAX_TOML_DEPTH} deep")
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` outside strings and comments (a cheap bound before parsing)."""
+    depth = best = 0
+    quote = ""
+    comment = escaped = False
+    for c in text:
+        if comment:
+            comment = c != "\n"
+        elif quote:
+            if escaped:
+                escaped = False
+            elif c == "\\" and quote == '"':
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            comment = True
+        elif c in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+    return best
+
+
+def check_report_path(raw: str, what: str) -> Path:
+    """A report path checked before any check runs: its folder exists and is writable, and the path is
+    absent or a regular file (never a directory, a symlink, a FIFO or a device, which a report written by
+    rename would replace, or which would block or fail at the end); ConfigError otherwise."""
+    if not raw or not raw.strip():
+        raise ConfigError(f"{what} is empty: give the path of the file to write")
+    path = Path(raw)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{what} {raw!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {raw!r}: the folder {str(parent)!r} is not writable")
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise ConfigError(f"{what} {raw!r}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigError(f"{what} {raw!r} is a symbolic link: give the path of a regular file (it would be replaced)")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file (FIFO, device or socket)"
+        raise ConfigError(f"{what} {raw!r} is {kind}: give the path of a regular file")
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {raw!r} is not writable")
+    return path
+
+
+def write_report_file(path: str | Path, text: str) -> str | None:
+    """Write a report as a regular file (a temporary file renamed over it, only when the path is still
+    absent or a regular file); the one-line reason when it could not be written, else None."""
+    target = Path(path)
+    try:
+        info = target.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            return f"{target} is no longer a regular file: not replaced"
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return f"{target}: {exc.strerror}"
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        return f"{target}: {exc.strerror or exc}"
+    return None
+
+
+def _read_token(path: str) -> Secret:
+    what = "--auth-token-file"
+    value = _decode(read_regular_file(Path(path), what, limit=MAX_TOKEN_BYTES), Path(path), what).strip()
     if not value:
         raise ConfigError(f"--auth-token-file {path!r} is empty: put the API token in it")
     if any(c.isspace() for c in value):
@@ -216,7 +421,13 @@ def resolve_settings(config: pytest.Config) -> Settings:
 
     checklist_opt = _first(config.getoption("checklist"), env.get("REVGATE_CHECKLIST"))
     path = Path(checklist_opt) if checklist_opt else _default_checklist(config)
+    precheck_checklist(path)
     checklist, data = load_checklist(path)
+    if not any(checklist.entries(section) for section in CHECK_SECTIONS):
+        raise ChecklistError(
+            f"{path}: the checklist has no checks (no [health], [[api]], [[websocket]], [[latency]], "
+            "[[page]] or metric entries): revgate would verify nothing"
+        )
 
     timeout_raw = _first(
         config.getoption("request_timeout"), env.get("REVGATE_REQUEST_TIMEOUT"), config.getini("revgate_request_timeout")
@@ -224,12 +435,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     if timeout_raw is None:
         timeout = checklist.defaults.timeout
     else:
-        try:
-            timeout = float(timeout_raw)
-        except ValueError:
-            raise ConfigError(f"request timeout {timeout_raw!r} is not a number of seconds") from None
-        if timeout <= 0:
-            raise ConfigError(f"request timeout {timeout_raw!r} must be a positive number of seconds")
+        timeout = finite_number(timeout_raw, "request timeout", low=0, high=MAX_TIMEOUT)
 
     token_file = config.getoption("auth_token_file")
     if token_file:

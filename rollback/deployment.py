@@ -240,6 +240,10 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
 
     Raises :class:`ConfigError` (one line) when anything given is wrong. Reads only: nothing is changed.
     """
+    for flag in ("service", "region", "project", "revision", "previous_revision"):
+        given = config.getoption(flag)
+        if given is not None and not str(given).strip():
+            raise ConfigError(f"--{flag.replace('_', '-')} is empty: give a name, or leave the option out")
     service = _first(config.getoption("service"), _env(SERVICE_ENV))
     if service is None:
         for flag in ("revision", "previous_revision"):
@@ -255,7 +259,17 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
     if project is None:
         raise ConfigError(f"service {service}: no project: give --project (or set GOOGLE_CLOUD_PROJECT)")
     mode = resolve_mode(config, service_known=True)
+    path = urlsplit(revision_url).path
+    if path.strip("/"):
+        raise ConfigError(
+            f"--revision-url {revision_url} has a path ({path}): Cloud Run serves a revision at the root of its URL, "
+            "and every check's path is relative to it; give the URL without the path"
+        )
     report = _first(config.getoption("rollback_report"), os.environ.get(REPORT_ENV))
+    if report is not None:
+        from revgate.settings import check_report_path
+
+        check_report_path(report, "--rollback-report")
     name = f"projects/{project}/locations/{region}/services/{service}"
 
     from google.api_core import exceptions as gexc

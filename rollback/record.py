@@ -39,9 +39,9 @@ def entries(traffic: tuple[TrafficEntry, ...] | None) -> list[dict[str, Any]] | 
     return None if traffic is None else [e.to_dict() for e in traffic]
 
 
-def write_record(path: str | Path, record: dict[str, Any]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
-    tmp.replace(target)
+def write_record(path: str | Path, record: dict[str, Any]) -> str | None:
+    """Write the record as a regular file (the path was checked at session start); the one-line
+    reason when it could not be written, else None."""
+    from revgate.settings import write_report_file
+
+    return write_report_file(path, json.dumps(record, indent=2, sort_keys=False) + "\n")

@@ -39,6 +39,8 @@ class RollbackRunner:
         self.log: list[str] = []
         self._live = Outcome(status=FAILED, message="")
         """Filled in place by the rollback thread: what was sent so far (read when it cannot be waited for)."""
+        self.record_error: str | None = None
+        """Why the JSON record could not be written, if it could not."""
         self.interrupted: str | None = None
         """SIGTERM or SIGINT when the run was stopped by a signal."""
         self.traffic_at_finish: tuple | None = None
@@ -113,8 +115,9 @@ class RollbackRunner:
                 )
         elif not self.triggered and self.deployment.mode != "off":
             self._read_traffic_at_finish()
+        self.record_error = None
         if self.deployment.report_path:
-            write_record(self.deployment.report_path, self.record())
+            self.record_error = write_record(self.deployment.report_path, self.record())
 
     def _read_traffic_at_finish(self) -> None:
         """This run changed nothing: read the traffic once more, to say so if someone else changed it."""
@@ -222,14 +225,15 @@ class RollbackRunner:
         lines: list[tuple[str, dict[str, bool]]] = []
         status = self.status
         bad = {"red": True, "bold": True}
+        unwritten = [(f"the rollback record could not be written: {self.record_error}", {"red": True})] if self.record_error else []
         if not self.triggered and self.interrupted:
-            return [(f"{self.message()} ({describe_traffic(d.traffic_before)})", {"yellow": True, "bold": True})]
+            return [(f"{self.message()} ({describe_traffic(d.traffic_before)})", {"yellow": True, "bold": True})] + unwritten
         if not self.triggered:
             changed = self._changed_by_others()
             return [
                 (f"no gating check failed: traffic unchanged by this gate ({describe_traffic(d.traffic_before)}){changed}",
                  {"yellow": True} if changed else {"green": True})
-            ]
+            ] + unwritten
         lines.append((f"first gating failure: {self.trigger_test}: {self.trigger_reason}", {}))
         outcome = self.outcome
         plan = outcome.plan if outcome else None
@@ -257,4 +261,6 @@ class RollbackRunner:
             "off": {"yellow": True},
         }.get(status, bad)
         lines.append((f"ROLLBACK {status.upper()}: {self.message()}", markup))
+        if self.record_error:
+            lines.append((f"the rollback record could not be written: {self.record_error}", {"red": True}))
         return lines
