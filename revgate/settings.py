@@ -34,6 +34,23 @@ MIN_SECRET_LENGTH = 8
 a few characters would replace them wherever they occur (URLs, numbers, words) with ``***``."""
 
 
+def secret_forms(value: str) -> list[str]:
+    """``value``, its URL-encoded forms and the parts of its base64 encodings that do not depend on
+    the bytes around it (only those at least :data:`MIN_SECRET_LENGTH` long)."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = value.encode("utf-8")
+    forms = [value, quote(value, safe=""), quote_plus(value, safe=""), quote(value)]
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        start = {0: 0, 1: 2, 2: 3}[shift]  # characters that mix bits of the bytes before
+        end = len(encoded) if (shift + len(raw)) % 3 == 0 else len(encoded) - 4  # and of the bytes after
+        core = encoded[start:end]
+        forms += [core, core.replace("+", "-").replace("/", "_")]
+    return [f for f in dict.fromkeys(forms) if len(f) >= MIN_SECRET_LENGTH]
+
+
 def _long_enough(value: str, where: str) -> Secret:
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(
@@ -80,7 +97,14 @@ class Settings:
     """Resolved values contributed by other revgate plugins (rollback, metrics)."""
 
     def secrets(self) -> list[str]:
-        return [s.reveal() for s in (self.token, self.id_token) if s is not None and s.reveal()]
+        """Every form of every secret a report might show, longest first: the value itself, its
+        URL-encoded forms, and its base64 forms (standard and URL-safe, at each of the three
+        alignments a base64 stream can place it at, e.g. inside ``Basic`` credentials)."""
+        forms: list[str] = []
+        for secret in (self.token, self.id_token):
+            if secret is not None and secret.reveal():
+                forms += secret_forms(secret.reveal())
+        return sorted(dict.fromkeys(forms), key=len, reverse=True)
 
     def to_workerinput(self) -> dict[str, Any]:
         """A plain dict that execnet can send to xdist workers."""

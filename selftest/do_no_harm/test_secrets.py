@@ -1,0 +1,84 @@
+"""No secret in any output, in any form: a target that echoes the token base64-encoded (as inside
+Basic credentials) or URL-encoded gets it shown as *** in the terminal, the JUnit XML and the JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
+
+import pytest
+
+TOKEN = "do-no-harm-token+/=9x7Q"
+
+CHECKLIST = """
+[health]
+ready_budget = 1
+
+[[api]]
+id = "echo"
+path = "/api/echo"
+keys = { missing = "object" }
+"""
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path == "/health":
+            body = b'{"status": "ok"}'
+        else:
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ")
+            body = json.dumps(
+                {
+                    "basic": base64.b64encode(f"user:{token}".encode()).decode(),
+                    "plain64": base64.b64encode(token.encode()).decode(),
+                    "urlsafe64": base64.urlsafe_b64encode(f"ab{token}".encode()).decode(),
+                    "query": f"/cb?t={quote(token, safe='')}",
+                }
+            ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_base64_and_url_encoded_forms_of_the_token_are_scrubbed(run_suite, echo_server, tmp_path):
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text(CHECKLIST)
+    report = tmp_path / "report.json"
+
+    run = run_suite(
+        "tests_smoke", f"--revision-url={echo_server}", f"--checklist={checklist}", f"--report-json={report}",
+        "-k", "test_api and not requires_auth", env={"REVGATE_AUTH_TOKEN": TOKEN}, timeout=60,
+    )
+
+    assert run.returncode == 1, run
+    assert "unexpected JSON shape" in run.output  # the body excerpt is shown, scrubbed
+    everything = run.output + run.junit_text() + report.read_text()
+    forbidden = [
+        TOKEN,
+        quote(TOKEN, safe=""),
+        base64.b64encode(TOKEN.encode()).decode().rstrip("="),
+        base64.b64encode(f"user:{TOKEN}".encode()).decode()[8:-4],
+        base64.urlsafe_b64encode(f"ab{TOKEN}".encode()).decode()[4:-4],
+    ]
+    for form in forbidden:
+        assert form not in everything, form
+    assert "***" in run.output
