@@ -7,8 +7,10 @@
   under pytest's output capture, one line at a time (rewritten in place on a
   terminal).
 - :func:`settle` turns a :class:`~revgate.metrics_judge.Verdict` into
-  the test's outcome; "no data" is a failure or a skip per
-  ``--metrics-no-data`` and, either way, listed as NOT VERIFIED in the
+  the test's outcome; "no data" is a failure or a NOT VERIFIED skip
+  (:class:`~revgate.errors.NotVerified`: the run's verdict is NOT VERIFIED
+  unless a gating check failed) per ``--metrics-no-data`` and, either way,
+  listed as NOT VERIFIED in the
   terminal summary; a comparison that does not apply (no previous revision)
   is always a skip, listed the same way.
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .errors import RevgateError
+from .errors import NotVerified, RevgateError
 from .judge import fail
 from .metrics import MetricsOptions, Progress, resolve_metrics_options
 from .metrics_judge import Verdict
@@ -125,8 +127,10 @@ def settle(verdict: Verdict, *, item: pytest.Item, options: MetricsOptions) -> N
         fail(verdict.message)
     item.user_properties.append(_PROPERTY)
     message = verdict.message
-    if verdict.outcome == "skip" or options.no_data == "skip":
+    if verdict.outcome == "skip":  # does not apply (a first deploy): a plain skip, it does not make the run NOT VERIFIED
         pytest.skip(f"{NOT_VERIFIED}: {message}")
+    if options.no_data == "skip":  # the gate could not check: the run's verdict is NOT VERIFIED unless a check failed
+        raise NotVerified(message)
     fail(f"NOT VERIFIED (--metrics-no-data fail): {message}")
 
 
@@ -149,7 +153,10 @@ class _NotVerified:
             if report.when != "call":
                 return
             text = report.longreprtext.splitlines()[0] if report.longreprtext else ""
-            reason = _skip_reason(report) if report.skipped else text
+            reason = text
+            if report.skipped:  # a plain skip says "not verified: ..."; a NotVerified "NOT VERIFIED: ..."
+                reason = _skip_reason(report).removeprefix("revgate.errors.NotVerified: ").removeprefix("NOT VERIFIED: ")
+                reason = reason if reason.startswith(NOT_VERIFIED) else f"{NOT_VERIFIED}: {reason}"
         elif report.skipped and _skip_reason(report).startswith(NOT_VERIFIED):
             reason = _skip_reason(report)
         if reason:

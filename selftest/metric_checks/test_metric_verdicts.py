@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
-from metric_checks.conftest import METRICS_DELAY, SAMPLED_TIMEOUT, kill_revision, seconds_to_sample_end
+import pytest
+
+from revgate.errors import NOT_VERIFIED_EXIT
+from metric_checks.conftest import METRICS_DELAY, SAMPLED_TIMEOUT, kill_revision, seconds_to_sample_end, send, wait_for_gauges
 
 ABSOLUTE = {
     "test_metric[error-rate]",
@@ -26,62 +30,90 @@ def _canary(sandbox, service, *, faults=(), baseline_faults=(), requests=40):
     return previous, canary, sandbox.tag_url(service, "canary")
 
 
-def test_healthy_revision_under_traffic_passes_every_metric(sandbox, gate, traffic, gauges, service_name):
-    previous, canary, url = _canary(sandbox, service_name)
-    traffic(sandbox.service_url(service_name), 40)
-    traffic(url, 40)
-    gauges(service_name, [previous, canary])
-    run = gate(service_name, url, "--metrics-timeout=10")
+@dataclass(frozen=True)
+class Staged:
+    service: str
+    previous: str
+    canary: str
+    url: str
+
+
+# name: (canary faults, previous revision's faults, requests to the service URL, requests to the canary's tag URL)
+SCENARIOS = {
+    "healthy": ((), (), 40, 40),
+    "error-rate": (("error_rate:0.2",), (), 60, 60),
+    "slow": (("latency_ms:150",), (), 0, 25),
+    "twice-as-slow": (("latency_ms:200",), ("latency_ms:100",), 30, 30),
+    "canary-only": ((), (), 0, 30),
+}
+
+
+@pytest.fixture(scope="module")
+def staged(sandbox):
+    """Every scenario deployed and its traffic sent at once, then one wait until all of it is visible.
+
+    Cloud Run's data shows only after its 60 s sample period ends (plus the visibility delay): staged
+    together, the scenarios share that wait, and each gate then reads data that is already visible.
+    """
+    out = {}
+    for name, (faults, baseline_faults, to_service, to_tag) in SCENARIOS.items():
+        service = f"staged-{name}"
+        previous, canary, url = _canary(sandbox, service, faults=faults, baseline_faults=baseline_faults)
+        out[name] = Staged(service, previous, canary, url)
+    for name, (_, _, to_service, to_tag) in SCENARIOS.items():
+        send(sandbox.service_url(out[name].service), to_service)
+        send(out[name].url, to_tag)
+    time.sleep(seconds_to_sample_end() + METRICS_DELAY + 0.5)
+    healthy = out["healthy"]
+    wait_for_gauges(sandbox, healthy.service, (healthy.previous, healthy.canary))
+    return out
+
+
+def test_healthy_revision_under_traffic_passes_every_metric(gate, staged):
+    s = staged["healthy"]
+    run = gate(s.service, s.url, "--metrics-timeout=10")
     assert run.returncode == 0, run
     assert run.passed() == ALL, run
-    assert f"40 requests of {canary} visible" in run.stdout, run
+    assert f"40 requests of {s.canary} visible" in run.stdout, run
     # one request_count poll (both revisions, both status classes) + latencies, memory, CPU
     assert "; 4 ListTimeSeries calls" in run.stdout, run
     assert "NOT VERIFIED" not in run.stdout, run
 
 
-def test_healthy_revision_passes_under_xdist(sandbox, gate, traffic, gauges, service_name):
-    previous, canary, url = _canary(sandbox, service_name)
-    traffic(sandbox.service_url(service_name), 30)
-    traffic(url, 30)
-    gauges(service_name, [previous, canary])
-    run = gate(service_name, url, "--metrics-timeout=10", "-n", "2", "--dist", "loadgroup")
+def test_healthy_revision_passes_under_xdist(gate, staged):
+    s = staged["healthy"]
+    run = gate(s.service, s.url, "--metrics-timeout=10", "-n", "2", "--dist", "loadgroup")
     assert run.returncode == 0, run
     assert run.passed() == ALL, run
 
 
-def test_error_rate_fails_the_error_rate_check(sandbox, gate, traffic, service_name):
-    _previous, canary, url = _canary(sandbox, service_name, faults=["error_rate:0.2"])
-    traffic(sandbox.service_url(service_name), 60)
-    traffic(url, 60)
-    run = gate(service_name, url, SAMPLED_TIMEOUT, "-k", "error-rate")
+def test_error_rate_fails_the_error_rate_check(gate, staged):
+    s = staged["error-rate"]
+    run = gate(s.service, s.url, "--metrics-timeout=10", "-k", "error-rate")
     assert run.returncode == 1, run
     assert "test_metric[error-rate]" in run.failed(), run
     assert "error rate" in run.stdout and "exceeds the limit 5.00 %" in run.stdout, run
-    assert f"revision {canary}" in run.stdout and "600 s window" in run.stdout, run
+    assert f"revision {s.canary}" in run.stdout and "600 s window" in run.stdout, run
 
 
-def test_slow_revision_fails_p99_latency(sandbox, gate, traffic, service_name, checklist_variant):
-    _previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:150"])
-    traffic(url, 25)
+def test_slow_revision_fails_p99_latency(gate, staged, checklist_variant):
+    s = staged["slow"]
     checklist = checklist_variant({"p99_latency_ms = 2000": "p99_latency_ms = 100"})
-    run = gate(service_name, url, f"--checklist={checklist}", SAMPLED_TIMEOUT, "-k", "not baseline and latency")
+    run = gate(s.service, s.url, f"--checklist={checklist}", "--metrics-timeout=10", "-k", "not baseline and latency")
     assert run.returncode == 1, run
     assert run.failed() == {"test_metric[p99-latency]"}, run
     assert run.passed() == {"test_metric[p50-latency]", "test_metric[p95-latency]"}, run
     assert "p99 request latency" in run.stdout and "exceeds the limit 100 ms" in run.stdout, run
-    assert f"revision {canary}" in run.stdout, run
+    assert f"revision {s.canary}" in run.stdout, run
 
 
-def test_revision_twice_as_slow_as_its_baseline_fails_the_comparison(sandbox, gate, traffic, service_name):
-    previous, canary, url = _canary(sandbox, service_name, faults=["latency_ms:200"], baseline_faults=["latency_ms:100"])
-    traffic(sandbox.service_url(service_name), 30)
-    traffic(url, 30)
-    run = gate(service_name, url, SAMPLED_TIMEOUT, "-k", "latency")
+def test_revision_twice_as_slow_as_its_baseline_fails_the_comparison(gate, staged):
+    s = staged["twice-as-slow"]
+    run = gate(s.service, s.url, "--metrics-timeout=10", "-k", "latency")
     assert run.returncode == 1, run
     assert run.failed() == {"test_baseline[p95-latency]"}, run  # the absolute limits (p99 2000 ms) pass
     assert {"test_metric[p50-latency]", "test_metric[p95-latency]", "test_metric[p99-latency]"} <= run.passed(), run
-    assert f"the previous revision's ({previous}:" in run.stdout and "above the limit 1.25 x" in run.stdout, run
+    assert f"the previous revision's ({s.previous}:" in run.stdout and "above the limit 1.25 x" in run.stdout, run
 
 
 def test_data_visible_only_after_a_delay_is_waited_for_then_judged(sandbox, gate, traffic, service_name):
@@ -110,7 +142,7 @@ def test_no_traffic_is_no_data_and_fails_by_default(sandbox, gate, service_name)
 def test_no_traffic_with_no_data_skip_is_skipped_as_not_verified(sandbox, gate, service_name):
     _previous, _canary_rev, url = _canary(sandbox, service_name)
     run = gate(service_name, url, "--metrics-timeout=2", "--metrics-no-data=skip")
-    assert run.returncode == 1, run  # only metric checks ran, all skipped: nothing verified, the run fails
+    assert run.returncode == NOT_VERIFIED_EXIT, run  # only metric checks ran, all skipped: nothing verified
     assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert not run.passed() and not run.failed(), run  # skipped, never passed
     assert "revgate: metrics NOT VERIFIED" in run.stdout, run
@@ -155,8 +187,8 @@ def test_first_deploy_baseline_is_skipped_as_not_verified_even_with_no_data_fail
     revision = sandbox.deploy(service_name)  # the service's first revision: nothing to compare with
     traffic(sandbox.service_url(service_name), 25)
     run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=10", "--metrics-no-data=fail", "-k", "baseline")
-    # skipped whatever --metrics-no-data says; with only these checks selected nothing was verified (exit 1)
-    assert run.returncode == 1 and "revgate verdict: NOT VERIFIED" in run.stdout, run
+    # skipped whatever --metrics-no-data says; with only these checks selected nothing was verified
+    assert run.returncode == NOT_VERIFIED_EXIT and "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert not run.passed() and not run.failed(), run  # skipped, never passed
     assert "revgate: metrics NOT VERIFIED" in run.stdout, run
     for check in BASELINE:
@@ -164,11 +196,10 @@ def test_first_deploy_baseline_is_skipped_as_not_verified_even_with_no_data_fail
     assert f"(revision {revision})" in run.stdout and "inconclusive" not in run.stdout, run
 
 
-def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(sandbox, gate, traffic, service_name):
-    _previous, canary, url = _canary(sandbox, service_name)
-    traffic(url, 30)  # the previous revision gets nothing in the window
-    run = gate(service_name, url, SAMPLED_TIMEOUT, "--metrics-no-data=skip", "-k", "baseline")
-    assert run.returncode == 1 and not run.passed(), run  # only skipped checks: nothing verified
+def test_baseline_without_previous_traffic_is_inconclusive_not_a_pass(gate, staged):
+    s = staged["canary-only"]  # the previous revision gets nothing in the window
+    run = gate(s.service, s.url, "--metrics-timeout=10", "--metrics-no-data=skip", "-k", "baseline")
+    assert run.returncode == NOT_VERIFIED_EXIT and not run.passed(), run  # only skipped checks: nothing verified
     assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert "inconclusive: the previous revision" in run.stdout and "had 0 requests" in run.stdout, run
     assert "NOT VERIFIED tests_metrics/test_metrics.py::test_baseline[p95-latency]" in run.stdout, run
@@ -193,28 +224,30 @@ def test_requests_turned_away_before_an_instance_are_not_counted_and_warm_up_fai
     assert counts.get(canary, {}) == {}, counts
 
 
-def test_request_count_points_are_60_s_samples(sandbox, traffic, service_name):
+def test_request_count_points_are_60_s_samples(sandbox, staged):
     from google.cloud import monitoring_v3
 
     from metric_checks.conftest import monitoring_client
 
-    sandbox.deploy(service_name)
-    traffic(sandbox.service_url(service_name), 7)
-    sent = time.time()
-    time.sleep(seconds_to_sample_end() + METRICS_DELAY + 0.5)
+    s = staged["healthy"]  # 40 requests to the service URL (the previous revision), 40 to the canary's tag URL
     now = time.time()
     series = list(
         monitoring_client(sandbox.env).list_time_series(
             request={
                 "name": f"projects/{sandbox.project}",
-                "filter": f'metric.type = "run.googleapis.com/request_count" AND resource.labels.service_name = "{service_name}"',
+                "filter": f'metric.type = "run.googleapis.com/request_count" AND resource.labels.service_name = "{s.service}"',
                 "interval": {"start_time": {"seconds": int(now - 600)}, "end_time": {"seconds": int(now)}},
                 "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
             },
             timeout=10,
         )
     )
-    points = [(p.interval.start_time.timestamp(), p.interval.end_time.timestamp(), p.value.int64_value) for s in series for p in s.points]
-    assert sum(n for _, _, n in points) == 7, points
-    for start, end, _ in points:
-        assert end - start == 60 and end % 60 == 0 and start <= sent <= end + 60, points
+    by_revision = {}
+    for ts in series:
+        for p in ts.points:
+            start, end = p.interval.start_time.timestamp(), p.interval.end_time.timestamp()
+            assert end - start == 60 and end % 60 == 0, (start, end)  # one DELTA point per 60 s sample period
+            assert end <= now - METRICS_DELAY  # written when its period ended, visible the delay later
+            revision = ts.resource.labels["revision_name"]
+            by_revision[revision] = by_revision.get(revision, 0) + p.value.int64_value
+    assert by_revision == {s.previous: 40, s.canary: 40}
