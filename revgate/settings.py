@@ -294,6 +294,8 @@ def precheck_checklist(path: Path) -> None:
     most :data:`MAX_TOML_DEPTH` levels; raises ChecklistError (one line)."""
     import tomllib
 
+    if not os.path.lexists(path):
+        return  # load_checklist says so, with how to give one
     try:
         text = _decode(read_regular_file(path, "checklist", limit=MAX_CHECKLIST_BYTES), path, "checklist")
     except ConfigError as exc:

@@ -66,7 +66,7 @@ def test_unreadable_token_file(run_suite, tmp_path):
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--auth-token-file={empty}")
     run.assert_usage_error("is empty")
     run = run_suite("--revision-url", "http://127.0.0.1:9", f"--auth-token-file={tmp_path}")
-    run.assert_usage_error("--auth-token-file", "cannot read it")
+    run.assert_usage_error("--auth-token-file", "is a directory: give a regular file")
 
 
 def test_bad_request_timeout(run_suite):
