@@ -73,6 +73,14 @@ def is_not_verified(report: pytest.TestReport) -> bool:
     return report.skipped and NOT_VERIFIED_PROPERTY in [tuple(p) for p in report.user_properties]
 
 
+def _marked_not_verified(report: pytest.TestReport) -> bool:
+    """A revgate plugin marked the check as not verified (a user property ``(revgate..., "not verified")``)."""
+    return any(
+        len(p) == 2 and str(p[0]).startswith("revgate") and str(p[1]).lower().replace("-", " ") == "not verified"
+        for p in report.user_properties
+    )
+
+
 def _skip_longrepr(item: pytest.Item, reason: str) -> tuple[str, int, str]:
     path, lineno, _ = item.reportinfo()
     return (str(path), (lineno or 0) + 1, f"Skipped: {reason}")
@@ -275,6 +283,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     excinfo = call.excinfo
     if excinfo is not None and excinfo.errisinstance(NotVerified):
+        report.user_properties.append(NOT_VERIFIED_PROPERTY)
+    elif report.failed and _marked_not_verified(report):
+        # a check that said "not verified" and then failed (e.g. no metric data under --metrics-no-data fail):
+        # the gate could not check, the revision is not judged: never a rollback
+        crash = getattr(report.longrepr, "reprcrash", None)
+        text = (crash.message if crash is not None else str(report.longrepr)).splitlines()
+        reason = (text[0] if text else "not verified").removeprefix("Failed: ")
+        report.outcome = "skipped"
+        report.longrepr = _skip_longrepr(item, reason if reason.upper().startswith("NOT VERIFIED") else f"NOT VERIFIED: {reason}")
         report.user_properties.append(NOT_VERIFIED_PROPERTY)
     elif excinfo is not None and report.failed and excinfo.errisinstance(CRASHES) and report.when in ("setup", "call"):
         # revgate's own bug: the revision was not judged; never a rollback
