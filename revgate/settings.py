@@ -135,7 +135,34 @@ CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "bas
 """The checklist sections that make checks (:data:`revgate.plugin.PARAMETRIZED`)."""
 
 
+def _one_line_option_errors(parser: pytest.Parser) -> None:
+    """argparse errors about a revgate option in one line (``ERROR: argument --X: ...``), instead of
+    pytest's usage line, error line and inifile/rootdir lines; errors about other options are left
+    exactly as pytest prints them (installing revgate changes nothing in other pytest runs)."""
+    optparser = getattr(parser, "optparser", None)
+    if optparser is None or getattr(optparser, "_revgate_one_line", False):
+        return
+    pytest_error = optparser.error
+
+    def revgate_names() -> set[str]:
+        names: set[str] = set()
+        for group in getattr(parser, "_groups", []):
+            if str(getattr(group, "name", "")).startswith("revgate"):
+                for option in getattr(group, "options", []):
+                    names.update(option.names())
+        return names
+
+    def error(message: str) -> Any:
+        if any(f"argument {name}" in message for name in revgate_names()):
+            raise pytest.UsageError(f"{message} (see --help)")
+        return pytest_error(message)
+
+    optparser.error = error
+    optparser._revgate_one_line = True
+
+
 def add_options(parser: pytest.Parser) -> None:
+    _one_line_option_errors(parser)
     group = parser.getgroup("revgate", "revgate: post-deploy checks of a Cloud Run revision")
     group.addoption(
         "--revision-url",

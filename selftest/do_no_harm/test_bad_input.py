@@ -171,3 +171,16 @@ def test_a_fifo_as_rollback_record_is_refused_and_kept(sb, run_suite, service, c
     run.assert_usage_error("--rollback-report", "is a special file")
     assert fifo.is_fifo()
     assert traffic(service).split == {stable: 90, candidate: 10}
+
+
+@pytest.mark.parametrize(
+    "arg, fragment",
+    [
+        ("--request-timeout=abc", "argument --request-timeout: invalid float value: 'abc'"),
+        ("--rollback=sometimes", "argument --rollback: invalid choice: 'sometimes'"),
+    ],
+)
+def test_argparse_errors_of_revgate_options_are_one_line(run_suite, good_checklist, arg, fragment):
+    run = _run(run_suite, "--revision-url=http://127.0.0.1:9", f"--checklist={good_checklist}", arg)
+    run.assert_usage_error(fragment)
+    assert "usage:" not in run.stderr
