@@ -210,7 +210,7 @@ def test_the_gate_refuses_the_teams_own_tests_and_bad_sections(install: Install,
     empty = team_dir / "empty.toml"
     empty.write_text("[defaults]\ntimeout = 5\n")
     nothing = install.run("revgate", "--revision-url", sample, f"--checklist={empty}", cwd=team_dir, env=auth_env)
-    assert nothing.returncode == 1 and _verdict(nothing.output) == "NOT VERIFIED", nothing
+    assert nothing.returncode == 4 and "the checklist has no checks" in nothing.stderr, nothing  # refused before any check
 
 
 def test_the_github_action_steps_gate_and_set_outputs(install: Install, team_dir: Path, sample: str, tmp_path: Path, auth_env: dict[str, str]) -> None:

@@ -77,10 +77,13 @@ def test_advisory_failure_does_not_fail_the_gate(sample_service, run_suite, auth
 
 
 def test_a_run_that_verified_nothing_fails(sample_service, run_suite, auth_env, tmp_path):
+    # an empty checklist is refused before anything runs; a selection that leaves no check is NOT VERIFIED (exit 6)
     empty = tmp_path / "empty.toml"
     empty.write_text("# no checks at all\n")
     run = run_suite("--revision-url", sample_service(), f"--checklist={empty}", env=auth_env)
-    assert run.returncode == 1, run
+    run.assert_usage_error("the checklist has no checks")
+    run = run_suite("--revision-url", sample_service(), "-k", "no_such_check", env=auth_env)
+    assert run.returncode == 6, run
     assert run.passed() == set() and run.failed() == set(), run
-    assert "every check was skipped: the gate fails rather than pass without evidence" in run.stdout, run
+    assert "the gate does not pass without evidence (NOT VERIFIED)" in run.stdout, run
     assert "revgate verdict: NOT VERIFIED" in run.stdout, run
