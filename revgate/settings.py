@@ -377,9 +377,9 @@ def check_report_path(raw: str, what: str) -> Path:
     path = Path(raw)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"{what} {raw!r}: the folder {str(parent)!r} does not exist")
+        raise ConfigError(f"{what} {raw}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {raw!r}: the folder {str(parent)!r} is not writable")
+        raise ConfigError(f"{what} {raw}: the directory {parent} is not writable")
     try:
         info = path.lstat()
     except FileNotFoundError:
