@@ -46,7 +46,7 @@ CRASHES: tuple[type[BaseException], ...] = (
 PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "health_check": ("health", lambda entry: True),
     "api_check": ("api", lambda entry: True),
-    "api_auth_check": ("api", lambda entry: entry.auth),
+    "api_auth_check": ("api", lambda entry: entry.auth and entry.refuse_without_token),
     "ws_check": ("websocket", lambda entry: True),
     "latency_check": ("latency", lambda entry: True),
     "metric_limit": ("metric_limits", lambda entry: True),

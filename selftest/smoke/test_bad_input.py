@@ -80,8 +80,14 @@ def test_id_token_without_credentials(run_suite, tmp_path):
     run.assert_usage_error("--id-token: cannot get an ID token for http://127.0.0.1:9")
 
 
-def test_path_option_outside_the_suite_without_equals_is_explained(run_suite, tmp_path):
+def test_path_option_outside_the_suite_without_equals_runs_the_suite(run_suite, tmp_path):
+    """pytest takes ``--checklist /elsewhere/c.toml`` for a test path when it looks for its ini file,
+    and roots the run in /elsewhere; the plugin hands such a run to the suite (``revgate``), so it
+    gates with that checklist and collects nothing else."""
     checklist = tmp_path / "c.toml"
     checklist.write_text("[health]\n")
     run = run_suite("--revision-url", "http://127.0.0.1:9", "--checklist", str(checklist))
-    run.assert_usage_error("pytest found no pytest.ini", "--checklist=FILE")
+    assert run.returncode == 1, run
+    assert f"revgate checklist: {checklist}" in run.stdout, run
+    assert set(run.outcomes) == {"test_health[health]"}, run
+    assert "cannot connect" in run.stdout and "revgate verdict: FAIL" in run.stdout, run
