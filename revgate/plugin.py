@@ -10,8 +10,9 @@
 - Three verdicts. FAIL: a gating check found the revision wrong (only this
   rolls back). NOT VERIFIED: the gate could not check (a check raised
   :class:`~revgate.errors.NotVerified`: no metric data, an inconclusive
-  baseline, an API or a browser that cannot be used; or revgate's own code
-  crashed, see :data:`CRASHES`; or every check was skipped, or none ran):
+  baseline; or a check failed because Cloud Monitoring did not answer, or the
+  browser could not be set up; or revgate's own code crashed, see
+  :data:`CRASHES`; or every check was skipped, or none ran):
   exit :data:`~revgate.errors.NOT_VERIFIED_EXIT`, no rollback, no promotion.
   PASS otherwise. Failures of advisory checks alone do not fail the run.
 """
@@ -71,6 +72,28 @@ def is_gating_failure(report: pytest.TestReport) -> bool:
 
 def is_not_verified(report: pytest.TestReport) -> bool:
     return report.skipped and NOT_VERIFIED_PROPERTY in [tuple(p) for p in report.user_properties]
+
+
+def _causes(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and len(seen) < 5 and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _gate_could_not_check(excinfo: pytest.ExceptionInfo[BaseException], when: str) -> str | None:
+    """Why a failure is the gate's, not the revision's: Cloud Monitoring unavailable (any phase), or a
+    browser error while setting up a page check (before the revision's page is opened); else None."""
+    causes = _causes(excinfo.value)
+    names = {f"{type(c).__module__}.{type(c).__name__}" for c in causes}
+    first = str(excinfo.value).splitlines()[0] if str(excinfo.value) else excinfo.typename
+    first = first.removeprefix("Failed: ")
+    if "revgate.metrics_query.MonitoringUnavailable" in names:
+        return first
+    if when == "setup" and any(type(c).__module__.startswith("playwright.") for c in causes):
+        return f"the browser could not be used: {first}"
+    return None
 
 
 def _marked_not_verified(report: pytest.TestReport) -> bool:
@@ -283,6 +306,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     excinfo = call.excinfo
     if excinfo is not None and excinfo.errisinstance(NotVerified):
+        report.user_properties.append(NOT_VERIFIED_PROPERTY)
+    elif report.failed and excinfo is not None and _gate_could_not_check(excinfo, report.when) is not None:
+        # the failure came from a service the gate uses (Cloud Monitoring) or from the browser it
+        # starts, before any page of the revision was opened: the revision was not judged
+        reason = _gate_could_not_check(excinfo, report.when) or "not verified"
+        report.outcome = "skipped"
+        report.longrepr = _skip_longrepr(item, f"NOT VERIFIED: {reason}"[:400])
         report.user_properties.append(NOT_VERIFIED_PROPERTY)
     elif report.failed and _marked_not_verified(report):
         # a check that said "not verified" and then failed (e.g. no metric data under --metrics-no-data fail):
