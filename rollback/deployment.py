@@ -100,7 +100,7 @@ class Deployment:
         testing = ", ".join(self.revisions_under_test)
         split = serving(self.traffic_before)
         serves = " + ".join(f"{split[r]} %" for r in self.revisions_under_test if r in split) or "0 % (tag only)"
-        previous = self.previous_revision or "none (no Ready revision to roll back to)"
+        previous = self.previous_revision or "none (no Ready revision, not marked failed, to roll back to)"
         lines = [
             f"revgate service: {self.service} (region {self.region}, project {self.project})",
             f"revgate revision under test: {testing}, serving {serves}",
