@@ -110,6 +110,13 @@ class RollbackPlugin:
 
         interrupted = interrupted_by(session.config)
         if interrupted:
+            if not self.runner.triggered:  # the signal may have come while the failure was being reported
+                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                stats = reporter.stats if reporter is not None else {}
+                for report in stats.get("failed", []) + stats.get("error", []):
+                    if isinstance(report, pytest.TestReport) and is_gating_failure(report):
+                        self.runner.trigger(report.nodeid, _reason(report))
+                        break
             self.runner.finish(interrupt_grace(), interrupted=interrupted)
         else:
             self.runner.finish()
