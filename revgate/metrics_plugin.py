@@ -156,7 +156,7 @@ class _NotVerified:
             reason = text
             if report.skipped:  # a plain skip says "not verified: ..."; a NotVerified "NOT VERIFIED: ..."
                 reason = _skip_reason(report).removeprefix("revgate.errors.NotVerified: ").removeprefix("NOT VERIFIED: ")
-                reason = reason if reason.startswith(NOT_VERIFIED) else f"{NOT_VERIFIED}: {reason}"
+                reason = reason if reason.lower().startswith(NOT_VERIFIED) else f"{NOT_VERIFIED}: {reason}"
         elif report.skipped and _skip_reason(report).startswith(NOT_VERIFIED):
             reason = _skip_reason(report)
         if reason:
