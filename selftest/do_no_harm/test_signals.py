@@ -130,15 +130,20 @@ def test_double_sigint_prints_no_traceback_and_rolls_back(sb, start_gate, servic
     candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=["stats_500", "ws_silent"])
     sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
 
+    sb.set_operation_delay(3)  # the session waits for the rollback's operation when the second signal comes
+
     gate = Running(start_gate(service, sb.tag_url(service, "canary"), "-v"))
     gate.wait_for("test_api[stats] FAILED")
     gate.proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
     gate.proc.send_signal(signal.SIGINT)
     code, output = gate.finish()
 
     assert code == 2, output
     assert traffic(service).split == {stable: 100}
     assert "Traceback" not in output
+    assert "SIGINT again: finishing the rollback and the reports first" in output
+    assert "ROLLBACK DONE" in last_line(output, "ROLLBACK"), output
     assert _record(tmp_path)["status"] == "done"
 
 
