@@ -55,3 +55,16 @@ def test_a_failure_next_to_a_crash_is_still_a_fail(sb, gate, service, traffic, c
     assert result.run.returncode == 1, result.run
     assert last_line(result.output, "revgate verdict:").startswith("revgate verdict: FAIL"), result.output
     assert traffic(service).split == {stable: 100}
+
+
+def test_not_verified_under_xdist_too(sb, gate, service, traffic, canary, tmp_path):
+    stable, candidate, url = canary(faults=())
+    before = traffic(service)
+    sb.reset_calls()
+
+    result = gate(service, url, "-p", "revgate_crash_plugin", "-n", "2", env=_crash_env(tmp_path))
+
+    assert result.run.returncode == NOT_VERIFIED_EXIT, result.run
+    assert traffic(service) == before
+    assert sb.calls("UpdateService") == 0
+    assert last_line(result.output, "revgate verdict:").startswith(f"revgate verdict: NOT VERIFIED {candidate}")
