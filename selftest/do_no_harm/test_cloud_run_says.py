@@ -98,3 +98,33 @@ def test_a_healthy_gate_says_when_someone_else_changed_the_traffic(sb, start_gat
     line = last_line(output, "no gating check failed")
     assert "traffic unchanged by this gate" in line, line
     assert f"but the traffic changed during the run, not by this gate: now {stable}=70%" in line, line
+
+
+def test_two_canaries_gated_together_the_good_ones_gate_says_its_share_changed(sb, service, traffic, tmp_path):
+    import json
+
+    from rollback_plugin.conftest import gate_args
+
+    from do_no_harm.test_signals import Running, _popen_with
+
+    stable = sb.deploy(service)
+    bad = sb.deploy(service, tag="bad", no_traffic=True, faults=["stats_500"])
+    good = sb.deploy(service, tag="good", no_traffic=True, faults=["stats_slow:3"])  # slower: ends after the rollback
+    sb.update_traffic(service, to_revisions={stable: 80, bad: 10, good: 10})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    good_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "good"), tmp_path / "a", "-v"), {}))
+    bad_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "bad"), tmp_path / "b", "-v"), {}))
+    bad_code, bad_output = bad_gate.finish()
+    good_code, good_output = good_gate.finish()
+
+    assert bad_code == 1, bad_output
+    assert good_code == 0, good_output
+    after = traffic(service).split
+    assert bad not in after and after[stable] + after[good] == 100
+    line = last_line(good_output, "no gating check failed")
+    assert "traffic unchanged by this gate" in line, line
+    assert "but the traffic changed during the run, not by this gate: now" in line, line
+    record = json.loads((tmp_path / "a" / "rollback.json").read_text())
+    assert record["status"] == "not-needed" and record["traffic"]["at_finish"] is not None
