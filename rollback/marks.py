@@ -3,9 +3,9 @@
 - ``revgate.dev/failed-revisions``: revisions that failed a gate (or were
   rolled back away from). No rollback or promotion ever sends traffic to one.
   A person marks a revision bad by adding its name (names separated by commas
-  or spaces; full resource names are accepted), e.g. with the Admin API or
-  ``gcloud run services update SERVICE --update-annotations
-  revgate.dev/failed-revisions=REV``.
+  or spaces; full resource names are accepted) with the Admin API v2: an
+  ``UpdateService`` whose ``update_mask`` is ``annotations``, sending the whole
+  map as read (REST: ``PATCH .../services/SERVICE?updateMask=annotations``).
 - ``revgate.dev/last-serving``: the split revgate last wrote (``REV=PCT,...``).
   When the revision under test had all the traffic, the rollback gives it back
   to those revisions first: the ones that held traffic before it.
