@@ -1,9 +1,11 @@
-"""When Cloud Monitoring cannot answer, the metric checks error with one line, and that gates (rollback)
-unless the checks are advisory."""
+"""When Cloud Monitoring cannot answer, the metric checks say so in one line and are NOT VERIFIED:
+the gate could not check, the revision was not judged, nothing is rolled back (advisory or not)."""
 
 from __future__ import annotations
 
 import socket
+
+from revgate.errors import NOT_VERIFIED_EXIT
 
 
 def _closed_port() -> str:
@@ -19,20 +21,21 @@ def _serving_pair(sandbox, service):
     return previous, current
 
 
-def test_monitoring_unavailable_errors_with_one_line_and_rolls_back(sandbox, gate, service_name):
-    previous, current = _serving_pair(sandbox, service_name)
+def test_monitoring_unavailable_is_not_verified_with_one_line_and_never_rolls_back(sandbox, gate, service_name):
+    _previous, current = _serving_pair(sandbox, service_name)
     env = {"CLOUD_MONITORING_API_ENDPOINT": _closed_port()}
     run = gate(service_name, sandbox.service_url(service_name), "--metrics-timeout=3", "--rollback=on-failure", env=env)
-    assert run.returncode == 1, run
-    assert not run.passed() and "test_metric[error-rate]" in run.failed(), run
+    assert run.returncode == NOT_VERIFIED_EXIT, run
+    assert not run.passed() and not run.failed(), run  # NOT VERIFIED: skipped with the reason, never a failure
+    assert "revgate verdict: NOT VERIFIED" in run.stdout, run
     assert "Cloud Monitoring did not answer the request_count query of service" in run.stdout, run
     assert "the metrics cannot be verified" in run.stdout, run
     assert "Traceback" not in run.output and "grpc" not in run.stdout.split("short test summary")[0].lower(), run
     traffic = {t["revision"]: t["percent"] for t in sandbox.traffic(service_name) if t["percent"]}
-    assert traffic == {previous: 100}, run
+    assert traffic == {current: 100}, run  # the revision was not judged: its traffic stays
 
 
-def test_monitoring_unavailable_on_advisory_metrics_does_not_gate(sandbox, gate, service_name, checklist_variant):
+def test_monitoring_unavailable_on_advisory_metrics_never_rolls_back(sandbox, gate, service_name, checklist_variant):
     _previous, current = _serving_pair(sandbox, service_name)
     checklist = checklist_variant({"[metrics]\n": "[metrics]\nadvisory = true\n"})  # the baseline too
     env = {"CLOUD_MONITORING_API_ENDPOINT": _closed_port()}
@@ -44,7 +47,8 @@ def test_monitoring_unavailable_on_advisory_metrics_does_not_gate(sandbox, gate,
         "--rollback=on-failure",
         env=env,
     )
-    assert run.returncode == 0, run
-    assert "advisory failures (not gating)" in run.stdout, run
+    assert run.returncode == NOT_VERIFIED_EXIT, run  # only metric checks ran, none verified
+    assert not run.passed() and not run.failed(), run
+    assert "the metrics cannot be verified" in run.stdout, run
     traffic = {t["revision"]: t["percent"] for t in sandbox.traffic(service_name) if t["percent"]}
     assert traffic == {current: 100}, run
