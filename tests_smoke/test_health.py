@@ -5,17 +5,19 @@ Only what ``[health]`` says is checked: the status, and ``json`` or ``contains``
 
 from __future__ import annotations
 
+import pytest
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from revgate.checklist import Health, statuses
 from revgate.judge import fail, missing_subset
+from revgate.plugin import readiness_of
 from revgate.target import Probe, Target
 
 
-def _when_ready(target: Target, check: Health) -> tuple[Probe, int]:
+def _when_ready(target: Target, check: Health, budget: float) -> tuple[Probe, int]:
     """Retry while the revision answers a not-ready status, until the budget is spent; (last probe, attempts)."""
     retrying = Retrying(
-        stop=stop_after_delay(check.ready_budget),
+        stop=stop_after_delay(budget),
         wait=wait_exponential(multiplier=0.1, max=2.0),
         retry=retry_if_result(lambda p: p.status in check.retry_statuses),
         retry_error_callback=lambda state: state.outcome.result(),
@@ -25,12 +27,17 @@ def _when_ready(target: Target, check: Health) -> tuple[Probe, int]:
     return probe, attempts
 
 
-def test_health(target: Target, health_check: Health) -> None:
+def test_health(target: Target, health_check: Health, request: pytest.FixtureRequest) -> None:
     check = health_check
     if check.auth and not target.has_token:
         fail(f"GET {target.url(check.path)} needs the API token (auth = true), and none was given: "
              "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE")
-    probe, attempts = _when_ready(target, check)
+    # the readiness budget is spent once, at session start (revgate.plugin.revgate_readiness): never twice
+    ready = readiness_of(request.config)
+    spent = ready is not None and not ready["ready"]
+    probe, attempts = _when_ready(target, check, 0.0 if spent else check.ready_budget)
+    if spent:
+        attempts = ready["attempts"]
     waited = f" ({attempts} attempts within the {check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
     codes = statuses(check.status)
     if probe.status not in codes or not probe.answered:

@@ -45,3 +45,9 @@ def test_a_revision_that_never_gets_ready_fails_within_one_budget(sb, gate, serv
     assert traffic(service).split == {stable: 100}
     assert "still answering 503 after" in last_line(result.output, "revgate readiness")
     assert result.record["status"] == "done"
+    # the budget was spent once, at session start: the health check does not wait a second time
+    import xml.etree.ElementTree as ET
+
+    times = {c.get("name"): float(c.get("time", "0")) for c in ET.parse(result.run.junit_path).getroot().iter("testcase")}
+    assert times["test_health[health]"] < 1.0, times
+    assert "attempts within the 2 s readiness budget" in result.output
