@@ -134,6 +134,8 @@ class Visit:
     elapsed: float = 0.0
     judgement: Judgement = field(default_factory=Judgement)
     artifacts: list[Path] = field(default_factory=list)
+    screenshot_withheld: bool = False
+    """No screenshot was taken: the page's visible text held the API token."""
 
     @property
     def problems(self) -> list[str]:
@@ -148,7 +150,10 @@ class Visit:
         if self.final_url and self.final_url != self.url:
             head += f", redirected to {self.final_url}"
         if self.artifacts:
-            head += f"; screenshot and console log in {self.artifacts[0].parent}"
+            kept = "screenshot and console log" if any(a.name == "screenshot.png" for a in self.artifacts) else "console log"
+            head += f"; {kept} in {self.artifacts[0].parent}"
+        if self.screenshot_withheld:
+            head += f" ({NO_SCREENSHOT})"
         return head + "".join(f"\n  - {p}" for p in self.problems)
 
 
@@ -284,19 +289,40 @@ def _redirect_problems(check: PageCheck, asked: str, final: str) -> list[str]:
     return [f"the page ended at {final}, not {asked}{login}{hint}"]
 
 
+NO_SCREENSHOT = "no screenshot: the page's visible text contains the API token (a screenshot cannot be scrubbed)"
+
+
+def shows_secret(page: Page, scrub: Callable[[str], str]) -> bool:
+    """The page's visible text holds a secret (``scrub`` would change it): no screenshot may be taken.
+    A page whose text cannot be read is treated as showing one."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        text = page.inner_text("body", timeout=2000)
+    except PlaywrightError:
+        return True
+    return scrub(text) != text
+
+
 def _keep_evidence(page: Page, watch: PageWatch, visit: Visit, folder: Path, scrub: Callable[[str], str]) -> list[Path]:
     from playwright.sync_api import Error as PlaywrightError
 
     folder.mkdir(parents=True, exist_ok=True)
     kept: list[Path] = []
     screenshot = folder / "screenshot.png"
-    try:
-        page.screenshot(path=screenshot, full_page=True, timeout=5000)
-        kept.append(screenshot)
-    except PlaywrightError:
-        pass
+    withheld = shows_secret(page, scrub)
+    if not withheld:
+        try:
+            page.screenshot(path=screenshot, full_page=True, timeout=5000)
+            kept.append(screenshot)
+        except PlaywrightError:
+            pass
     log = folder / "console.log"
-    header = [f"# {visit.url} ({visit.auth})", *(f"# problem: {p}" for p in visit.problems), ""]
+    header = [f"# {visit.url} ({visit.auth})", *(f"# problem: {p}" for p in visit.problems)]
+    if withheld:
+        header.append(f"# {NO_SCREENSHOT}")
+        visit.screenshot_withheld = True
+    header.append("")
     log.write_text(scrub("\n".join(header + watch.log)) + "\n", encoding="utf-8")
     kept.append(log)
     return kept

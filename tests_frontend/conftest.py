@@ -29,7 +29,7 @@ from revgate.browser import BrowserChoice, choose_chromium, empty_output_dir, ff
 from revgate.checklist import Page
 from revgate.errors import ConfigError
 from revgate.judge import fail
-from revgate.pages_visit import Visit, add_secret_route, visit_page
+from revgate.pages_visit import NO_SCREENSHOT, Visit, add_secret_route, shows_secret, visit_page
 from revgate.settings import Settings, settings_key
 from revgate.target import Target
 
@@ -179,8 +179,11 @@ def visit(
             # pytest-playwright's recorder does not see this context: its --screenshot=on, by hand
             shot = Path(output_path) / "screenshot.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
-            context.pages[0].screenshot(path=shot, full_page=True, timeout=5000)
-            result.artifacts.append(shot)
+            if shows_secret(context.pages[0], scrub):
+                request.node.user_properties.append(("revgate_screenshot", NO_SCREENSHOT))
+            else:
+                context.pages[0].screenshot(path=shot, full_page=True, timeout=5000)
+                result.artifacts.append(shot)
         for artifact in result.artifacts:
             request.node.user_properties.append((f"revgate_{artifact.stem}", str(artifact)))
         return result

@@ -82,3 +82,65 @@ def test_base64_and_url_encoded_forms_of_the_token_are_scrubbed(run_suite, echo_
     for form in forbidden:
         assert form not in everything, form
     assert "***" in run.output
+
+
+class _Page(BaseHTTPRequestHandler):
+    """A page that shows the visitor's API key in its text when ``/?show`` (as a settings page would)."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/health"):
+            body, kind = b'{"status": "ok"}', "application/json"
+        else:
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            shown = f"<p>Your API key: {token}</p>" if "show" in self.path else "<p>Settings</p>"
+            body, kind = f"<html><body><h1>Account</h1>{shown}</body></html>".encode(), "text/html"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+PAGE_CHECKLIST = """
+[health]
+ready_budget = 1
+
+[[page]]
+id = "{id}"
+path = "{path}"
+selectors = ["#never-there"]
+auth = true
+"""
+
+
+@pytest.mark.parametrize("path, shows_token", [("/account?show", True), ("/account", False)], ids=["shows-token", "plain"])
+def test_a_page_showing_the_token_gets_no_screenshot_and_says_so(run_suite, tmp_path, path, shows_token):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        checklist = tmp_path / "checklist.toml"
+        checklist.write_text(PAGE_CHECKLIST.format(id="account", path=path))
+        out = tmp_path / "out"
+        run = run_suite(
+            "tests_frontend", f"--revision-url=http://127.0.0.1:{server.server_address[1]}", f"--checklist={checklist}",
+            f"--output={out}", env={"REVGATE_AUTH_TOKEN": TOKEN}, timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert run.returncode == 1, run  # the selector is missing either way: the page fails
+    shots = list(out.rglob("screenshot.png"))
+    if shows_token:
+        assert shots == [], shots
+        assert "no screenshot: the page's visible text contains the API token" in run.stdout, run
+    else:
+        assert len(shots) == 1, run
+        assert "screenshot and console log in" in run.stdout, run
+    assert TOKEN not in run.output + run.junit_text()
+    for artifact in out.rglob("*"):
+        if artifact.is_file():
+            assert TOKEN.encode() not in artifact.read_bytes(), artifact
