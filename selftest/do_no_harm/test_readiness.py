@@ -8,7 +8,7 @@ from do_no_harm.conftest import last_line
 
 CHECKLIST = """
 [health]
-ready_budget = 20
+ready_budget = 30
 
 [[api]]
 id = "stats"
@@ -20,7 +20,7 @@ keys = { preferences = "object", concepts = "object", stats = "object" }
 def test_a_starting_canary_is_waited_for_and_not_rolled_back(sb, gate, service, traffic, tmp_path):
     (tmp_path / "checklist.toml").write_text(CHECKLIST)
     stable = sb.deploy(service)
-    candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=["startup_delay:5"])
+    candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=["startup_delay:10"])
     sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
 
     result = gate(service, sb.tag_url(service, "canary"))
@@ -34,7 +34,7 @@ def test_a_starting_canary_is_waited_for_and_not_rolled_back(sb, gate, service, 
 
 
 def test_a_revision_that_never_gets_ready_fails_within_one_budget(sb, gate, service, traffic, tmp_path):
-    (tmp_path / "checklist.toml").write_text(CHECKLIST.replace("ready_budget = 20", "ready_budget = 2"))
+    (tmp_path / "checklist.toml").write_text(CHECKLIST.replace("ready_budget = 30", "ready_budget = 2"))
     stable = sb.deploy(service)
     candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=["startup_delay:600"])
     sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
