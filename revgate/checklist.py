@@ -144,7 +144,7 @@ class _Auth(_Section):
 
 
 class Defaults(_Section):
-    timeout: float = Field(10.0, gt=0)
+    timeout: float = Field(10.0, gt=0, le=600)
     """Seconds allowed to each request (``--request-timeout`` overrides)."""
     auth_header: str = "Authorization"
     """Header carrying the API token (``X-API-Key`` ...)."""
@@ -167,7 +167,7 @@ class Health(_Check, _Auth):
     """The body (any content type) must contain this text."""
     auth: bool = False
     """True: the health request carries the API token."""
-    ready_budget: float = Field(60.0, ge=0)
+    ready_budget: float = Field(60.0, ge=0, le=3600)
     """Seconds a cold revision may take to become ready (answers in ``retry_statuses`` are retried)."""
     retry_statuses: list[int] = Field(default_factory=lambda: [429, 502, 503, 504])
 
@@ -253,7 +253,7 @@ class WebSocket(_NamedCheck, _Auth):
     """A short exchange, ``[{ send = ..., expect = ... }, ...]``, instead of ``send`` and ``expect``."""
     subprotocols: list[str] = Field(default_factory=list)
     """Subprotocols offered in the handshake; the server must pick one of them."""
-    timeout: float = Field(5.0, gt=0)
+    timeout: float = Field(5.0, gt=0, le=600)
     """Seconds for the handshake, and for each expected frame."""
     auth: bool = False
     """True: the token goes with the handshake (``auth_header``, ``auth_scheme``)."""
@@ -317,7 +317,7 @@ class Baseline(_Section):
     max_p50_ratio: float | None = Field(None, ge=1)
     max_p95_ratio: float | None = Field(None, ge=1)
     max_p99_ratio: float | None = Field(None, ge=1)
-    latency_slack_ms: float = Field(50.0, ge=0)
+    latency_slack_ms: float = Field(50.0, ge=0, le=60_000)
     """A latency increase smaller than this is never a regression (bucket resolution, noise)."""
     alpha: float = Field(0.05, gt=0, lt=1)
     """Significance level of the error-rate comparison (one-sided Fisher exact test)."""
@@ -352,7 +352,7 @@ class Metrics(_Section):
 
     advisory: bool = False
     window: int = Field(600, ge=60, le=86_400)
-    min_requests: int = Field(20, ge=1)
+    min_requests: int = Field(20, ge=1, le=1_000_000)
     """Requests of the revision that must be visible in Cloud Monitoring before anything is judged."""
     max_error_rate: float | None = Field(None, ge=0, le=1)
     p50_latency_ms: float | None = Field(None, gt=0)

@@ -184,3 +184,19 @@ def test_argparse_errors_of_revgate_options_are_one_line(run_suite, good_checkli
     run = _run(run_suite, "--revision-url=http://127.0.0.1:9", f"--checklist={good_checklist}", arg)
     run.assert_usage_error(fragment)
     assert "usage:" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "toml, fragment",
+    [
+        ("[defaults]\ntimeout = inf\n[health]\n", "[defaults] key 'timeout': Input should be less than or equal to 600 (got inf)"),
+        ("[defaults]\ntimeout = nan\n[health]\n", "[defaults] key 'timeout'"),
+        ("[health]\nready_budget = 1e308\n", "[health] key 'ready_budget': Input should be less than or equal to 3600"),
+    ],
+    ids=["timeout-inf", "timeout-nan", "budget-1e308"],
+)
+def test_checklist_numbers_are_finite_and_bounded(run_suite, tmp_path, toml, fragment):
+    path = tmp_path / "numbers.toml"
+    path.write_text(toml)
+    run = _run(run_suite, "--revision-url=http://127.0.0.1:9", f"--checklist={path}")
+    run.assert_usage_error(fragment)
