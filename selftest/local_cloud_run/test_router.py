@@ -12,6 +12,7 @@ from google.cloud import monitoring_v3
 from websockets.sync.client import connect
 
 from sandbox.control import Sandbox
+from sandbox.monitoring import visible_at
 
 
 def _revisions_seen(url: str, count: int) -> Counter[str]:
@@ -111,15 +112,17 @@ def test_monitoring_counts_match_the_traffic_sent(
 ) -> None:
     name, first, second = fresh_service
     sandbox.update_traffic(name, to_revisions={first: 70, second: 30})
-    before = _request_counts(clients["metrics"], sandbox, name)
+    # a fresh service: deploying it (a TCP startup probe) sent it no request
+    assert _request_counts(clients["metrics"], sandbox, name) == {}
     seen = _revisions_seen(sandbox.service_url(name), 300)
     with httpx.Client(base_url=sandbox.tag_url(name, "next"), timeout=5) as http:
         assert all(http.get("/no-such-page").status_code == 404 for _ in range(7))
+    # Cloud Run writes one point per 60 s sample, visible after its period (this sandbox: no extra delay)
+    time.sleep(max(0.0, visible_at(time.time(), 0.0) - time.time()) + 0.5)
     after = _request_counts(clients["metrics"], sandbox, name)
-    delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
     expected = {(rev, "2xx"): n for rev, n in seen.items()}
     expected[(second, "4xx")] = 7
-    assert delta == expected
+    assert after == expected
 
 
 def test_startup_latency_and_instance_gauges_are_recorded(
@@ -127,9 +130,10 @@ def test_startup_latency_and_instance_gauges_are_recorded(
 ) -> None:
     name, first, second = two_revisions
     now = time.time()
-    interval = monitoring_v3.TimeInterval({"end_time": {"seconds": int(now) + 1}, "start_time": {"seconds": int(now) - 600}})
+    interval = monitoring_v3.TimeInterval({"end_time": {"seconds": int(now) + 120}, "start_time": {"seconds": int(now) - 600}})
     found: dict[str, set[str]] = {}
-    deadline = time.monotonic() + 10  # the first resource sample is taken when the daemon starts, then every 5 s
+    # resources are read every 5 s and written as one point per 60 s sample, visible after its period
+    deadline = time.monotonic() + (visible_at(time.time(), 0.0) - time.time()) + 10
     while time.monotonic() < deadline:
         for metric in ("container/startup_latencies", "container/instance_count", "container/memory/utilizations"):
             series = clients["metrics"].list_time_series(
