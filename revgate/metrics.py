@@ -19,6 +19,7 @@ Options (group "revgate metrics"; command line > environment > ``pytest.ini``
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -122,17 +123,30 @@ def add_metrics_options(parser: pytest.Parser) -> None:
     parser.addini("revgate_metrics_no_data", "fail or skip when there is too little data.", default=None)
 
 
+MAX_WINDOW = 86_400
+"""Seconds: the longest window judged (as the checklist's ``[metrics] window`` allows)."""
+MAX_METRICS_TIMEOUT = 3600.0
+"""Seconds: the longest wait for Cloud Monitoring data (its samples are visible within 4 minutes)."""
+MAX_WARMUP = 10_000
+"""Warm-up requests at most (as ``[[latency]] requests`` allows)."""
+
+
 def _first(*values: Any) -> Any:
     return next((v for v in values if v not in (None, "")), None)
 
 
-def _number(raw: Any, *, what: str, flag: str, kind: type, minimum: float) -> Any:
+def _number(raw: Any, *, what: str, flag: str, kind: type, minimum: float, maximum: float) -> Any:
+    """``raw`` as ``kind`` (a finite number) within ``[minimum, maximum]``; ConfigError otherwise."""
     try:
         value = kind(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{flag} {raw!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{flag} {raw!r} is not a finite number")
     if value < minimum:
         raise ConfigError(f"{flag} {raw} must be at least {minimum:g}")
+    if value > maximum:
+        raise ConfigError(f"{flag} {raw} must be at most {maximum:g}")
     return value
 
 
@@ -146,7 +160,7 @@ def resolve_metrics_options(config: pytest.Config, checklist: Checklist) -> Metr
     )
     window = checklist.metrics.window
     if window_raw is not None:
-        window = _number(window_raw, what="a whole number of seconds", flag="--metrics-window", kind=int, minimum=1)
+        window = _number(window_raw, what="a whole number of seconds", flag="--metrics-window", kind=int, minimum=1, maximum=MAX_WINDOW)
     if window < MIN_WINDOW:
         where = "--metrics-window" if window_raw is not None else "the checklist's [metrics] window"
         raise ConfigError(
@@ -158,7 +172,7 @@ def resolve_metrics_options(config: pytest.Config, checklist: Checklist) -> Metr
     )
     timeout = DEFAULT_TIMEOUT
     if timeout_raw is not None:
-        timeout = _number(timeout_raw, what="a number of seconds", flag="--metrics-timeout", kind=float, minimum=0)
+        timeout = _number(timeout_raw, what="a number of seconds", flag="--metrics-timeout", kind=float, minimum=0, maximum=MAX_METRICS_TIMEOUT)
     no_data = _first(
         config.getoption("metrics_no_data"), env.get("REVGATE_METRICS_NO_DATA"), config.getini("revgate_metrics_no_data")
     ) or "fail"
@@ -167,7 +181,7 @@ def resolve_metrics_options(config: pytest.Config, checklist: Checklist) -> Metr
     warmup_raw = _first(config.getoption("warmup_requests"), env.get("REVGATE_WARMUP_REQUESTS"))
     warmup = 0
     if warmup_raw is not None:
-        warmup = _number(warmup_raw, what="a whole number", flag="--warmup-requests", kind=int, minimum=0)
+        warmup = _number(warmup_raw, what="a whole number", flag="--warmup-requests", kind=int, minimum=0, maximum=MAX_WARMUP)
     return MetricsOptions(window=window, timeout=timeout, no_data=no_data, warmup_requests=warmup)
 
 

@@ -200,3 +200,20 @@ def test_checklist_numbers_are_finite_and_bounded(run_suite, tmp_path, toml, fra
     path.write_text(toml)
     run = _run(run_suite, "--revision-url=http://127.0.0.1:9", f"--checklist={path}")
     run.assert_usage_error(fragment)
+
+
+@pytest.mark.parametrize(
+    "arg, fragment",
+    [
+        ("--metrics-window=99999999999", "--metrics-window 99999999999 must be at most 86400"),
+        ("--metrics-timeout=inf", "--metrics-timeout inf is not a finite number"),
+        ("--metrics-timeout=nan", "--metrics-timeout nan is not a finite number"),
+        ("--warmup-requests=1000000000", "--warmup-requests 1000000000 must be at most 10000"),
+    ],
+    ids=["window-huge", "timeout-inf", "timeout-nan", "warmup-1e9"],
+)
+def test_metric_options_are_finite_and_bounded(run_suite, tmp_path, arg, fragment):
+    path = tmp_path / "metrics.toml"
+    path.write_text("[health]\nready_budget = 1\n[metrics]\nmax_error_rate = 0.05\n")
+    run = run_suite("tests_metrics", "--revision-url=http://127.0.0.1:9", f"--checklist={path}", arg, timeout=60)
+    run.assert_usage_error(fragment)
