@@ -20,6 +20,8 @@ import pytest
 __all__ = ["ENV", "add_options", "resolve_retries"]
 
 ENV = "REVGATE_RETRIES"
+RETRY_DELAY = 1.0
+"""Seconds between two attempts of a check: a retry at once would meet the same passing blip."""
 WORKERINPUT_KEY = "revgate_retries"
 
 
@@ -28,7 +30,8 @@ def add_options(group: Any, parser: pytest.Parser) -> None:
         "--retries",
         default=None,
         metavar="N",
-        help=f"Retry a failed check up to N times (pytest-rerunfailures); a retried pass is reported as such. "
+        help=f"Retry a failed check up to N times, {RETRY_DELAY:g} s apart (pytest-rerunfailures; --reruns-delay "
+        "overrides the pause); a retried pass is reported as such. "
         f"Env: {ENV}; ini: revgate_retries; default 0.",
     )
     parser.addini("revgate_retries", "Retries of a failed check (monitoring runs).", default=None)
@@ -70,6 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if config.getoption("reruns", None) is None:  # an explicit --reruns wins
         config.option.reruns = retries
+    if config.getoption("reruns_delay", None) is None:  # and an explicit --reruns-delay
+        config.option.reruns_delay = RETRY_DELAY
 
 
 class _XdistHooks:

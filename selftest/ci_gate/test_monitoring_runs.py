@@ -14,13 +14,13 @@ from .conftest import split_of
 def test_retried_pass_is_shown_in_every_report(
     sandbox: Sandbox, service: str, gate: Callable[..., Any], checklist: Path
 ) -> None:
-    # a revision that answers 503 for its first 5 s (not waited for), and a health check that waits 1 s at most:
-    # the first attempts fail, a later one passes
+    # a revision that answers 503 for its first 8 s (not waited for), a readiness budget of 1 s, and retries
+    # 1 s apart: the first attempts fail, a later one passes
     checklist.write_text("[health]\nready_budget = 1\n")
     sandbox.deploy(service)
-    sandbox.deploy(service, tag="slow", no_traffic=True, faults=["startup_delay:5"], ready_timeout=0.2)
+    sandbox.deploy(service, tag="slow", no_traffic=True, faults=["startup_delay:8"], ready_timeout=0.2)
 
-    g = gate(sandbox.tag_url(service, "slow"), "--retries", "6")
+    g = gate(sandbox.tag_url(service, "slow"), "--retries", "10")
 
     assert g.run.returncode == 0, g.run
     health = g.check("test_health[health]")
@@ -37,9 +37,9 @@ def test_retried_pass_is_shown_in_every_report(
 def test_retries_from_the_environment(sandbox: Sandbox, service: str, gate: Callable[..., Any], checklist: Path) -> None:
     checklist.write_text("[health]\nready_budget = 1\n")
     sandbox.deploy(service)
-    sandbox.deploy(service, tag="slow", no_traffic=True, faults=["startup_delay:5"], ready_timeout=0.2)
+    sandbox.deploy(service, tag="slow", no_traffic=True, faults=["startup_delay:8"], ready_timeout=0.2)
 
-    g = gate(sandbox.tag_url(service, "slow"), env={"REVGATE_RETRIES": "6"})
+    g = gate(sandbox.tag_url(service, "slow"), env={"REVGATE_RETRIES": "10"})
 
     assert g.run.returncode == 0, g.run
     assert g.check("test_health[health]")["retries"] >= 1
