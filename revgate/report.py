@@ -338,4 +338,13 @@ def pytest_configure(config: pytest.Config) -> None:
             check_report_path(path, "--report-json")
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+    junit = getattr(config.option, "xmlpath", None)
+    if junit and config.getoption("revision_url", None):  # a gate run: pytest's JUnit XML is checked as ours are
+        from .errors import ConfigError
+        from .settings import check_report_path
+
+        try:
+            check_report_path(os.path.expanduser(os.path.expandvars(junit)), "--junitxml")
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(ReportPlugin(config), "revgate-report")

@@ -217,3 +217,11 @@ def test_metric_options_are_finite_and_bounded(run_suite, tmp_path, arg, fragmen
     path.write_text("[health]\nready_budget = 1\n[metrics]\nmax_error_rate = 0.05\n")
     run = run_suite("tests_metrics", "--revision-url=http://127.0.0.1:9", f"--checklist={path}", arg, timeout=60)
     run.assert_usage_error(fragment)
+
+
+def test_a_fifo_as_junit_xml_is_refused_at_start(run_suite, tmp_path, good_checklist):
+    fifo = tmp_path / "junit.fifo"
+    os.mkfifo(fifo)
+    run = _run(run_suite, "--revision-url=http://127.0.0.1:9", f"--checklist={good_checklist}", f"--junitxml={fifo}")
+    run.assert_usage_error("--junitxml", "is a special file")
+    assert fifo.is_fifo()
