@@ -109,12 +109,13 @@ def test_two_canaries_gated_together_the_good_ones_gate_says_its_share_changed(s
 
     stable = sb.deploy(service)
     bad = sb.deploy(service, tag="bad", no_traffic=True, faults=["stats_500"])
-    good = sb.deploy(service, tag="good", no_traffic=True, faults=["stats_slow:3"])  # slower: ends after the rollback
+    good = sb.deploy(service, tag="good", no_traffic=True, faults=["stats_slow:8"])  # slower: ends after the rollback
     sb.update_traffic(service, to_revisions={stable: 80, bad: 10, good: 10})
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
 
     good_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "good"), tmp_path / "a", "-v"), {}))
+    good_gate.wait_for("collected")  # its snapshot of the traffic is taken: the other gate acts after it
     bad_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "bad"), tmp_path / "b", "-v"), {}))
     bad_code, bad_output = bad_gate.finish()
     good_code, good_output = good_gate.finish()
