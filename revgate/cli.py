@@ -7,8 +7,8 @@
 
 ``run`` (the default) is pytest underneath, with the suite's ini file and
 rootdir, so it never collects the current directory's tests, and it exits with
-pytest's codes as the suite sets them (0 pass, 1 fail or nothing verified,
-4 bad input). ``init`` writes a starter checklist; ``check`` validates
+pytest's codes as the suite sets them (0 pass, 1 fail, 4 bad input, 6 not
+verified). ``init`` writes a starter checklist; ``check`` validates
 checklists and lists every problem.
 """
 
@@ -37,8 +37,9 @@ commands:
   init    write a commented starter checklist.toml here (--from-url probes a URL)
   check   validate checklist files; every problem on its own line
 
-exit codes: 0 passed, 1 a gating check failed or nothing was verified,
-            4 bad input (one line says what), 2 interrupted or a bad command
+exit codes: 0 PASS, 1 FAIL (a gating check failed), 2 interrupted or a bad command,
+            4 bad input (one line says what), 6 NOT VERIFIED (the gate could not check:
+            no rollback, no promotion)
 """
 
 
