@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser("deploy", help="Deploy a new revision of SERVICE (creating the service).")
     deploy.add_argument("service", metavar="SERVICE")
-    deploy.add_argument("--tag", default=None, help="Give the new revision this tag URL (0 % traffic).")
+    deploy.add_argument("--tag", default=None, help="Give the new revision this tag URL (0 %% traffic).")
     deploy.add_argument("--no-traffic", action="store_true", help="Leave the traffic split unchanged.")
     deploy.add_argument("--faults", type=_faults, default=[], help="Comma-separated faults of the sample service.")
     deploy.add_argument("--not-ready", action="store_true", help="Create the revision failed (Ready=False), no process.")
