@@ -160,7 +160,6 @@ def _known_traffic(client: Any, name: str, plan: Plan | None) -> tuple[tuple[Tra
 
 def send_plan(
     deployment: Deployment,
-    service: Any = None,
     *,
     planner: Planner,
     settled: Settled | None = None,
@@ -177,8 +176,8 @@ def send_plan(
     etag, when the request was sent, the operation's name): a caller that cannot wait for
     the end (an interrupted run) still knows what was sent.
 
-    ``service`` (the snapshot read at session start) is not sent: every attempt
-    reads the service afresh. ``annotate(annotations, plan)`` gives the whole
+    Every attempt reads the service afresh (the session-start snapshot is never
+    sent). ``annotate(annotations, plan)`` gives the whole
     annotation map to send with the traffic (``update_mask`` =
     ``traffic,annotations``), or None for a traffic-only update. Ends ``done``
     (traffic_statuses match the plan), ``validated`` (dry-run),
@@ -358,7 +357,6 @@ def apply_rollback(
 
     outcome = send_plan(
         deployment,
-        service,
         planner=planner,
         settled=settled,
         annotate=annotate,

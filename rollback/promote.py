@@ -153,7 +153,6 @@ def promote(deployment: Any, service: Any, *, percent: int, services: Any, revis
     start = time.monotonic()
     outcome = apply.send_plan(
         deployment,
-        service,
         planner=lambda traffic, revisions, marks: plan_promotion(
             traffic, revision=revision, revisions=revisions, percent=percent, failed=marks.failed
         ),
