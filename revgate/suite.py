@@ -12,7 +12,13 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "suite_args", "suite_dir"]
 
-SECTIONS = {"smoke": "tests_smoke", "metrics": "tests_metrics", "frontend": "tests_frontend"}
+SECTIONS = {
+    "smoke": "tests_smoke",
+    "revision": "tests_revision",
+    "metrics": "tests_metrics",
+    "logs": "tests_logs",
+    "frontend": "tests_frontend",
+}
 """Section name (``--sections``) -> the suite's test folder."""
 
 

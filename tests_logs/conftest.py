@@ -1,0 +1,1 @@
+"""Cloud Logging checks of the revision under test (``[[logs]]``): one test per entry."""
