@@ -35,6 +35,7 @@ __all__ = [
     "Metrics",
     "Baseline",
     "MetricLimit",
+    "Rollback",
     "load_checklist",
     "parse_checklist",
 ]
@@ -432,6 +433,18 @@ class Page(_NamedCheck, _Auth):
     _check_patterns = field_validator("ignore_console", "ignore_requests", "allow_redirect_to")(_patterns)
 
 
+class Rollback(_Check):
+    """What a rollback of this service must be able to do (``[rollback]``)."""
+
+    id: str = "rollback-target"
+    require_target: bool = False
+    """True: no Ready revision to roll back to is a gating failure (``test_rollback_target``), before any
+    promotion; a first deploy (no revision but the one under test) is not applicable."""
+    promote_without_target: bool = False
+    """True: ``--promote 100`` may leave the service with no Ready older revision to roll back to
+    (by default it refuses, and says so)."""
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
@@ -440,6 +453,7 @@ class Checklist(_Section):
     latency: list[Latency] = Field(default_factory=list)
     metrics: Metrics | None = None
     page: list[Page] = Field(default_factory=list)
+    rollback: Rollback | None = None
 
     @field_validator("api", "websocket", "latency", "page")
     @classmethod

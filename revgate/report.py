@@ -96,6 +96,7 @@ def target_info(config: pytest.Config) -> dict[str, Any]:
             revisions=list(deployment.revisions_under_test),
             previous_revision=deployment.previous_revision,
             rollback_mode=deployment.mode,
+            rollback_target=deployment.rollback_target.to_dict(),
         )
     return info
 

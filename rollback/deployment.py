@@ -27,6 +27,7 @@ from revgate.errors import ConfigError
 from .options import MODES
 from .marks import FAILED_KEY, read_marks
 from .plan import PlanError, baseline_of, choose_split
+from .target import RollbackTarget, rollback_target
 from .traffic import RevisionInfo, TrafficEntry, serving
 
 __all__ = ["Deployment", "deployment_key", "service_snapshot_key", "resolve_deployment"]
@@ -95,6 +96,18 @@ class Deployment:
         data["failed_marked"] = tuple(data.get("failed_marked", ()))
         return cls(**data)
 
+    @property
+    def rollback_target(self) -> RollbackTarget:
+        """What a rollback would restore, planned from the pre-run snapshot (the rollback itself re-plans from a fresh read)."""
+        return rollback_target(
+            self.traffic_before,
+            under_test=self.revisions_under_test,
+            revisions=self.revisions,
+            previous=self.explicit_previous,
+            failed=self.failed_marked,
+            last_serving=self.last_serving,
+        )
+
     def header(self) -> list[str]:
         """The report header lines."""
         testing = ", ".join(self.revisions_under_test)
@@ -105,6 +118,7 @@ class Deployment:
             f"revgate service: {self.service} (region {self.region}, project {self.project})",
             f"revgate revision under test: {testing}, serving {serves}",
             f"revgate previous revision: {previous}",
+            f"revgate rollback target: {self.rollback_target.describe()}",
             f"revgate rollback: {self.mode}",
         ]
         if self.failed_marked:

@@ -35,6 +35,7 @@ from revgate.errors import RevgateError
 
 from .marks import FAILED_KEY, with_marks
 from .plan import Plan, PlanError, choose_split, scale_to_100
+from .target import older_ready
 from .traffic import REVISION, RevisionInfo, TrafficEntry, describe_traffic
 
 __all__ = ["ENV", "Promotion", "add_options", "plan_promotion", "promote", "promotion_key"]
@@ -70,10 +71,13 @@ def plan_promotion(
     revisions: Sequence[RevisionInfo],
     percent: int,
     failed: Sequence[str] = (),
+    keep_target: bool = True,
 ) -> Plan:
     """``revision`` at ``percent``, the rest of the split scaled to ``100 - percent``; raises PlanError.
 
-    A revision marked failed (``revgate.dev/failed-revisions``) is never promoted, and never keeps a share."""
+    A revision marked failed (``revgate.dev/failed-revisions``) is never promoted, and never keeps a share.
+    ``keep_target``: 100 % is refused when no Ready older revision (not marked failed) would be left to roll
+    back to, unless the service has no other revision at all."""
     info = {r.name: r for r in revisions}.get(revision)
     if info is None or not info.ready:
         why = info.reason if info else "not a revision of the service"
@@ -85,6 +89,10 @@ def plan_promotion(
         )
     skipped: tuple[str, ...] = ()
     skipped_bad: tuple[str, ...] = ()
+    if percent == 100 and keep_target:
+        others = [r.name for r in revisions if r.name != revision]
+        if others and not older_ready(revisions, revision=revision, failed=failed):
+            raise PlanError(no_target_left(revision, revisions, failed))
     if percent == 100:
         split, rule = {revision: 100}, f"{revision} gets all the traffic"
     else:
@@ -106,6 +114,25 @@ def plan_promotion(
         planned.append(TrafficEntry(revision=entry.revision, percent=share, tag=entry.tag, type=REVISION))
     untagged = [TrafficEntry(revision=rev, percent=pct, type=REVISION) for rev, pct in left.items()]
     return Plan(traffic=tuple(untagged + planned), split=split, rule=rule, skipped=skipped, skipped_failed=skipped_bad)
+
+
+def no_target_left(revision: str, revisions: Sequence[RevisionInfo], failed: Sequence[str]) -> str:
+    """Why ``--promote 100`` is refused: every other revision is newer, not Ready or marked failed."""
+    created = {r.name: r.create_time for r in revisions}.get(revision, float("inf"))
+    why = []
+    for r in revisions:
+        if r.name == revision:
+            continue
+        if r.create_time >= created:
+            why.append(f"{r.name} is newer")
+        elif not r.ready:
+            why.append(f"{r.name} is not Ready")
+        elif r.name in failed:
+            why.append(f"{r.name} is marked failed")
+    return (
+        f"{revision} at 100 % would leave no Ready older revision to roll back to ({'; '.join(why)}): "
+        "deploy a good revision first, or set [rollback] promote_without_target = true in the checklist"
+    )
 
 
 @dataclass(kw_only=True)
@@ -145,7 +172,16 @@ class Promotion:
 promotion_key = pytest.StashKey[Promotion]()
 
 
-def promote(deployment: Any, service: Any, *, percent: int, services: Any, revisions_api: Any, dry_run: bool) -> Promotion:
+def promote(
+    deployment: Any,
+    service: Any,
+    *,
+    percent: int,
+    services: Any,
+    revisions_api: Any,
+    dry_run: bool,
+    keep_target: bool = True,
+) -> Promotion:
     """Plan from the snapshot ``service`` and send it; never raises for what Cloud Run answers."""
     from . import apply
 
@@ -154,7 +190,7 @@ def promote(deployment: Any, service: Any, *, percent: int, services: Any, revis
     outcome = apply.send_plan(
         deployment,
         planner=lambda traffic, revisions, marks: plan_promotion(
-            traffic, revision=revision, revisions=revisions, percent=percent, failed=marks.failed
+            traffic, revision=revision, revisions=revisions, percent=percent, failed=marks.failed, keep_target=keep_target
         ),
         annotate=lambda annotations, plan: with_marks(annotations, last_serving=plan.split),
         services=services,
@@ -202,6 +238,27 @@ class PromotePlugin:
                 f"({', '.join(deployment.revisions_under_test)}): give the tag URL of one revision, or --revision NAME"
             )
 
+    def _keep_target(self) -> bool:
+        from revgate.settings import settings_key
+
+        settings = self.config.stash.get(settings_key, None)
+        section = settings.checklist.rollback if settings is not None else None
+        return not (section is not None and section.promote_without_target)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        from .deployment import deployment_key
+
+        deployment = config.stash.get(deployment_key, None)
+        if deployment is None or len(deployment.revisions_under_test) != 1:
+            return []
+        (revision,) = deployment.revisions_under_test
+        line = f"revgate promote: {self.percent} % to {revision} if every gating check passes"
+        if self.percent == 100 and self._keep_target():
+            others = [r for r in deployment.revisions if r.name != revision]
+            if others and not older_ready(deployment.revisions, revision=revision, failed=deployment.failed_marked):
+                line += f" (it will be refused: {no_target_left(revision, deployment.revisions, deployment.failed_marked)})"
+        return [line]
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from revgate.google_clients import revisions_client, services_client
@@ -224,6 +281,7 @@ class PromotePlugin:
                 services=services_client(),
                 revisions_api=revisions_client(),
                 dry_run=deployment.mode == "dry-run",
+                keep_target=self._keep_target(),
             )
             if record.status == "failed":
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # CI must not go on to the next step

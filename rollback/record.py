@@ -3,6 +3,8 @@
 Record fields::
 
     service, region, project, mode, revisions_under_test, previous_revision
+    rollback_target  what a rollback would restore, planned at session start:
+                 {found, ready, split, revisions, rule, problem, first_deploy, skipped_not_ready, skipped_failed}
     status       not-needed | done | validated | nothing-to-shift | already-acted | failed | off
     message      one line: what happened
     trigger      {test, reason} of the first failed gating test, or null

@@ -192,6 +192,7 @@ class RollbackRunner:
             "mode": d.mode,
             "revisions_under_test": list(d.revisions_under_test),
             "previous_revision": d.previous_revision,
+            "rollback_target": d.rollback_target.to_dict(),
             "status": self.status,
             "message": self.message(),
             "trigger": {"test": self.trigger_test, "reason": self.trigger_reason} if self.triggered else None,
