@@ -12,7 +12,7 @@ from rollback_plugin.conftest import (  # noqa: F401 - fixtures
     REPO,
     Gate,
     Traffic,
-    _popen,
+    popen_gate,
     canary,
     gate,
     gate_args,

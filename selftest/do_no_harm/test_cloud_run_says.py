@@ -103,9 +103,8 @@ def test_a_healthy_gate_says_when_someone_else_changed_the_traffic(sb, start_gat
 def test_two_canaries_gated_together_the_good_ones_gate_says_its_share_changed(sb, service, traffic, tmp_path):
     import json
 
-    from rollback_plugin.conftest import gate_args
-
-    from do_no_harm.test_signals import Running, _popen_with
+    from do_no_harm.test_signals import Running
+    from rollback_plugin.conftest import gate_args, popen_gate
 
     stable = sb.deploy(service)
     bad = sb.deploy(service, tag="bad", no_traffic=True, faults=["stats_500"])
@@ -114,9 +113,9 @@ def test_two_canaries_gated_together_the_good_ones_gate_says_its_share_changed(s
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
 
-    good_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "good"), tmp_path / "a", "-v"), {}))
+    good_gate = Running(popen_gate(sb, gate_args(sb, service, sb.tag_url(service, "good"), tmp_path / "a", "-v")))
     good_gate.wait_for("collected")  # its snapshot of the traffic is taken: the other gate acts after it
-    bad_gate = Running(_popen_with(sb, gate_args(sb, service, sb.tag_url(service, "bad"), tmp_path / "b", "-v"), {}))
+    bad_gate = Running(popen_gate(sb, gate_args(sb, service, sb.tag_url(service, "bad"), tmp_path / "b", "-v")))
     bad_code, bad_output = bad_gate.finish()
     good_code, good_output = good_gate.finish()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from do_no_harm.conftest import last_line
+from rollback_plugin.conftest import popen_gate
 
 SLOW_CHECKLIST = """
 [defaults]
@@ -156,7 +157,7 @@ def test_an_operation_that_outlives_the_grace_is_named_with_the_command_that_che
     sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
     sb.set_operation_delay(8)
     args = gate_args(sb, service, sb.tag_url(service, "canary"), tmp_path, "-v")
-    proc = _popen_with(sb, args, {"REVGATE_INTERRUPT_GRACE": "1"})
+    proc = popen_gate(sb, args, {"REVGATE_INTERRUPT_GRACE": "1"})
     gate = Running(proc)
     gate.wait_for("test_api[stats] FAILED")
     time.sleep(0.5)  # the update is sent at once; its operation takes 8 s
@@ -175,22 +176,3 @@ def test_an_operation_that_outlives_the_grace_is_named_with_the_command_that_che
     while traffic(service).split != {stable: 100} and time.monotonic() < deadline:
         time.sleep(0.5)
     assert traffic(service).split == {stable: 100}
-
-
-def _popen_with(sb, args, extra_env):  # noqa: ANN001, ANN202
-    import os
-    import sys
-
-    from rollback_plugin.conftest import REPO
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
-    env.update(sb.env, PYTHONUNBUFFERED="1", **extra_env)
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )

@@ -161,7 +161,7 @@ def start_gate(sb: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subprocess
     procs: list[subprocess.Popen[str]] = []
 
     def start(service: str, url: str, *extra: str) -> subprocess.Popen[str]:
-        proc = _popen(sb, gate_args(sb, service, url, tmp_path, *extra))
+        proc = popen_gate(sb, gate_args(sb, service, url, tmp_path, *extra))
         procs.append(proc)
         return proc
 
@@ -172,9 +172,10 @@ def start_gate(sb: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subprocess
             proc.wait(timeout=10)
 
 
-def _popen(sandbox: Sandbox, args: list[str]) -> subprocess.Popen[str]:
+def popen_gate(sandbox: Sandbox, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The gate (``pytest ARGS`` from the repository root) as a background process, unbuffered, against ``sandbox``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
-    env.update(sandbox.env, PYTHONUNBUFFERED="1")
+    env.update(sandbox.env, PYTHONUNBUFFERED="1", **(extra_env or {}))
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=REPO,
