@@ -1,6 +1,6 @@
 """Construction of the Google API clients revgate uses.
 
-With ``CLOUD_RUN_API_ENDPOINT`` / ``CLOUD_MONITORING_API_ENDPOINT`` set
+With ``CLOUD_RUN_API_ENDPOINT`` / ``CLOUD_MONITORING_API_ENDPOINT`` / ``CLOUD_LOGGING_API_ENDPOINT`` set
 (``host:port``), a client talks plaintext gRPC to that address (the local
 sandbox); otherwise it is built exactly as in production (default transport,
 Application Default Credentials). Everything after construction is the same
@@ -26,10 +26,13 @@ __all__ = [
     "services_client",
     "revisions_client",
     "metric_client",
+    "LOGGING_ENDPOINT_ENV",
+    "logging_client",
 ]
 
 RUN_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 MONITORING_ENDPOINT_ENV = "CLOUD_MONITORING_API_ENDPOINT"
+LOGGING_ENDPOINT_ENV = "CLOUD_LOGGING_API_ENDPOINT"
 
 
 def _channel(endpoint: str) -> Any:
@@ -73,6 +76,17 @@ def metric_client() -> Any:
             transport=MetricServiceGrpcTransport(channel=_channel(endpoint))
         )
     return monitoring_v3.MetricServiceClient()
+
+
+def logging_client() -> Any:
+    """A ``LoggingServiceV2Client`` (the Cloud Logging API v2 GAPIC client of ``google-cloud-logging``)."""
+    from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
+    from google.cloud.logging_v2.services.logging_service_v2.transports import LoggingServiceV2GrpcTransport
+
+    endpoint = os.environ.get(LOGGING_ENDPOINT_ENV)
+    if endpoint:
+        return LoggingServiceV2Client(transport=LoggingServiceV2GrpcTransport(channel=_channel(endpoint)))
+    return LoggingServiceV2Client()
 
 
 def bounded_retry(*, deadline: float = 10.0) -> Retry:

@@ -54,6 +54,13 @@ Faults (``--faults``, comma-separated, fixed at start)
 ``console_error``     the ``/`` page calls ``console.error``
 ``hints_missing``     the ProactiveHints section is never rendered
 ``slow_asset:S``      ``/static/hints.js`` is delayed S seconds
+``log_errors``        every HTTP request writes one ERROR-severity structured log line (a JSON
+                      object with ``severity`` and ``message``) on stdout, naming the request and
+                      the credentials it carried (a leak a log check must not repeat)
+``log_traceback``     every HTTP request prints a Python traceback on stderr, as an unhandled
+                      exception handler does; the request is still answered as usual
+
+Logging: the healthy service writes nothing at ERROR (uvicorn logs warnings only, as plain lines).
 """
 
 from __future__ import annotations
@@ -113,6 +120,8 @@ class Faults:
     console_error: bool = False
     hints_missing: bool = False
     slow_asset: float = 0.0
+    log_errors: bool = False
+    log_traceback: bool = False
 
     def active(self) -> list[str]:
         """The enabled faults, in the ``--faults`` syntax."""
@@ -276,6 +285,8 @@ class _FaultMiddleware:
             await send(message)
 
         faults = self.faults
+        if faults.log_errors or faults.log_traceback:
+            _log_faults(faults, scope)
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.startup_delay and time.monotonic() - self.started[0] < faults.startup_delay:
@@ -287,6 +298,25 @@ class _FaultMiddleware:
         if faults.slow_asset and scope["path"] == "/static/hints.js":
             await asyncio.sleep(faults.slow_asset)
         await self.app(scope, receive, send_with_revision)
+
+
+def _log_faults(faults: Faults, scope: Scope) -> None:
+    """``log_errors`` and ``log_traceback``: what a broken revision writes for every request."""
+    path = scope.get("path", "/")
+    method = scope.get("method", "GET")
+    if faults.log_errors:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        carried = headers.get("authorization")
+        message = f"simulated error while handling {method} {path}" + (f" (credentials: {carried})" if carried else "")
+        print(json.dumps({"severity": "ERROR", "message": message, "path": path}), flush=True)
+    if faults.log_traceback:
+        import traceback
+
+        try:
+            raise RuntimeError(f"simulated unhandled error in {method} {path}")
+        except RuntimeError:
+            traceback.print_exc(file=sys.stderr)
+        sys.stderr.flush()
 
 
 def _bearer_ok(request: Request, token: str) -> str:

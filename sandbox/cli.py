@@ -2,12 +2,12 @@
 
 Commands::
 
-    up [--project P] [--region R] [--seed N] [--metrics-delay S] [--operation-delay S] [--ready-timeout S]
+    up [--project P] [--region R] [--seed N] [--metrics-delay S] [--logs-delay S] [--operation-delay S] [--ready-timeout S]
     deploy SERVICE [--tag T] [--no-traffic] [--faults LIST] [--not-ready] [--ready-timeout S]
     update-traffic SERVICE (--to-revisions R=P,... | --to-latest | --to-tags T=P,...)
     status [SERVICE] [--json]
     inject METHOD CODE [--times N]        e.g. inject UpdateService UNAVAILABLE --times 1
-    delay {operation,metrics} SECONDS
+    delay {operation,metrics,logs} SECONDS
     calls [--json]
     down
 
@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("code", metavar="CODE", help="gRPC status, e.g. UNAVAILABLE, PERMISSION_DENIED.")
     inject.add_argument("--times", type=int, default=1, help="How many calls fail (-1 always, 0 clears).")
 
-    delay = sub.add_parser("delay", help="Set the operation or metrics visibility delay.")
-    delay.add_argument("which", choices=["operation", "metrics"])
+    delay = sub.add_parser("delay", help="Set the operation delay, or the metrics or logs visibility delay.")
+    delay.add_argument("which", choices=["operation", "metrics", "logs"])
     delay.add_argument("seconds", type=_seconds)
 
     calls = sub.add_parser("calls", help="How many times each fake API method was called.")
@@ -149,9 +149,10 @@ def _percent_of(svc: dict[str, Any], revision: str) -> tuple[int, list[str]]:
     return percent, tags
 
 
+    up.add_argument("--logs-delay", type=_seconds, default=0.0, help="Seconds before a Cloud Logging entry is visible.")
 def _print_status(status: dict[str, Any]) -> None:
     print(f"project {status['project']}  region {status['region']}  Admin API {status['api_endpoint']}  "
-          f"Monitoring {status['monitoring_endpoint']}")
+          f"Monitoring {status['monitoring_endpoint']}  Logging {status.get('logging_endpoint', '-')}")
     if not status["services"]:
         print("no services: deploy one with `python -m sandbox deploy SERVICE`")
     for svc in status["services"]:
@@ -242,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
               if args.times else f"{args.method}: injected faults cleared")
         return 0
     if args.command == "delay":
-        client.call("SetOperationDelay" if args.which == "operation" else "SetMetricsDelay", {"seconds": args.seconds})
+        method = {"operation": "SetOperationDelay", "metrics": "SetMetricsDelay", "logs": "SetLogsDelay"}[args.which]
+        client.call(method, {"seconds": args.seconds})
         print(f"{args.which} delay: {args.seconds:g}s")
         return 0
     if args.command == "calls":
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     except ControlError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 2 if exc.code == "INVALID_ARGUMENT" else 1
+        if args.logs_delay:
+            client.call("SetLogsDelay", {"seconds": args.logs_delay})
     except SandboxError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1

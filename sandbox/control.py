@@ -75,6 +75,7 @@ def environment(info: dict[str, Any]) -> dict[str, str]:
     return {
         "CLOUD_RUN_API_ENDPOINT": str(info["api_endpoint"]),
         "CLOUD_MONITORING_API_ENDPOINT": str(info["monitoring_endpoint"]),
+        "CLOUD_LOGGING_API_ENDPOINT": str(info["logging_endpoint"]),
         "GOOGLE_CLOUD_PROJECT": str(info["project"]),
         "CLOUD_RUN_REGION": str(info["region"]),
         "REVGATE_AUTH_TOKEN": str(info["token"]),
@@ -102,6 +103,7 @@ class Sandbox:
         operation_delay: float = 0.0,
         ready_timeout: float | None = None,
         etag_mode: str | None = None,
+        logs_delay: float = 0.0,
     ) -> Sandbox:
         info = lifecycle.start(
             Path(home),
@@ -113,7 +115,10 @@ class Sandbox:
             ready_timeout=ready_timeout,
             etag_mode=etag_mode,
         )
-        return cls(Path(home), info)
+        sandbox = cls(Path(home), info)
+        if logs_delay:
+            sandbox.set_logs_delay(logs_delay)
+        return sandbox
 
     def __enter__(self) -> Sandbox:
         return self
@@ -269,3 +274,11 @@ class Sandbox:
     def down(self) -> None:
         self.control.close()
         lifecycle.stop(self.home)
+    def set_logs_delay(self, seconds: float) -> None:
+        """Seconds before a Cloud Logging entry is visible to ListLogEntries (entries already written too)."""
+        self.control.call("SetLogsDelay", {"seconds": seconds})
+
+    def log_filters(self) -> list[str]:
+        """Every filter the fake Cloud Logging API received in ListLogEntries, oldest first."""
+        return [str(f) for f in self.control.call("LogFilters")["filters"]]
+

@@ -22,6 +22,8 @@ RaceNextGet        ``{"service", "to_revisions" {R: P}}``: another   ``{}``
                    GetService of the service is answered
 SetOperationDelay  ``{"seconds"}``                                  ``{}``
 SetMetricsDelay    ``{"seconds"}``                                  ``{}``
+SetLogsDelay       ``{"seconds"}``                                  ``{}``
+LogFilters         ``{}``: the filters ListLogEntries received      ``{"filters": [...]}``
 Calls              ``{}``                                           ``{"counts": {method: n}}``
 ResetCalls         ``{}``                                           ``{}`` (counts, faults, races,
                                                                     failed reconciles)
@@ -100,6 +102,7 @@ def status(core: SandboxCore, service: str | None = None) -> dict[str, Any]:
             "region": st.region,
             "api_endpoint": f"127.0.0.1:{st.api_port}",
             "monitoring_endpoint": f"127.0.0.1:{st.monitoring_port}",
+            "logging_endpoint": f"127.0.0.1:{st.logging_port}",
             "operation_delay": core.operation_delay,
             "etag_mode": core.etag_mode,
             "services": services,
@@ -112,6 +115,7 @@ def control_handler(
     *,
     set_metrics_delay: Callable[[float], None],
     shutdown: Callable[[], None],
+    logs: Any = None,
 ) -> grpc.GenericRpcHandler:
     """The generic handler for ``revgate.sandbox.Control``."""
 
@@ -169,6 +173,15 @@ def control_handler(
 
     def reset_calls(req: dict[str, Any]) -> dict[str, Any]:
         calls.clear()
+    def set_logs_delay(req: dict[str, Any]) -> dict[str, Any]:
+        if logs is None:
+            raise ValueError("this sandbox has no Cloud Logging")
+        logs.set_delay(max(0.0, float(req["seconds"])))
+        return {}
+
+    def log_filters(req: dict[str, Any]) -> dict[str, Any]:
+        return {"filters": list(logs.store.filters) if logs is not None else []}
+
         with core.lock:
             core.race_after_get.clear()
             core.fail_next_reconcile = ""
@@ -198,6 +211,8 @@ def control_handler(
         "SetMetricsDelay": set_metrics,
         "Calls": lambda req: {"counts": calls.counts()},
         "ResetCalls": reset_calls,
+        "SetLogsDelay": set_logs_delay,
+        "LogFilters": log_filters,
         "Shutdown": stop,
     }
 

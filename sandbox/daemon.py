@@ -74,6 +74,13 @@ class _Metrics:
             self.store.visibility_delay = seconds
 
 
+def _cloud_logging(*, project: str, region: str, delay: float) -> Any:
+    """The fake Cloud Logging (:mod:`sandbox.logging_api`): the store, its writers and its gRPC handler."""
+    from sandbox.logging_api import Logs
+
+    return Logs(project=project, region=region, delay=delay)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox.daemon", description="Run the sandbox daemon in the foreground.")
     parser.add_argument("--home", type=Path, required=True, help="Sandbox home directory (state, logs).")
@@ -81,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None, help="Region (default: persisted, else europe-west1).")
     parser.add_argument("--seed", type=int, default=None, help="Seed of the router's traffic split.")
     parser.add_argument("--metrics-delay", type=float, default=0.0, help="Seconds before a metric point is visible.")
+    parser.add_argument("--logs-delay", type=float, default=0.0, help="Seconds before a log entry is visible.")
     parser.add_argument("--operation-delay", type=float, default=0.0, help="Seconds before an UpdateService operation is done.")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="Seconds a deploy waits for /health.")
     parser.add_argument(
@@ -118,10 +126,12 @@ async def run(args: argparse.Namespace) -> int:
     state.region = args.region or state.region or DEFAULT_REGION
     state.api_port = pick_port(state.api_port)
     state.monitoring_port = pick_port(state.monitoring_port, taken={state.api_port})
+    state.logging_port = pick_port(state.logging_port, taken={state.api_port, state.monitoring_port})
     save_state(home / "state.json", state)
 
     token = os.environ.get("SAMPLE_API_TOKEN") or DEFAULT_TOKEN
-    processes = ProcessManager(home=home, token=token)
+    logs = _cloud_logging(project=state.project, region=state.region, delay=getattr(args, "logs_delay", 0.0))
+    processes = ProcessManager(home=home, token=token, on_output=logs.output, on_system=logs.system)
     core = SandboxCore(
         home=home, state=state, processes=processes, operation_delay=args.operation_delay, ready_timeout=args.ready_timeout
     )
@@ -134,7 +144,7 @@ async def run(args: argparse.Namespace) -> int:
     def shutdown() -> None:
         loop.call_soon_threadsafe(stopping.set)
 
-    router = Router(seed=args.seed, on_request=metrics.request)
+    router = Router(seed=args.seed, on_request=metrics.request, on_log=logs.request_record)
 
     def listen(ports: list[int]) -> None:
         asyncio.run_coroutine_threadsafe(router.listen(ports), loop).result(timeout=10)
@@ -145,12 +155,14 @@ async def run(args: argparse.Namespace) -> int:
     )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="sandbox-grpc"))
-    handlers = [*admin_handlers(core, calls), control_handler(core, calls, set_metrics_delay=metrics.set_delay, shutdown=shutdown)]
+    handlers = [*admin_handlers(core, calls), control_handler(core, calls, set_metrics_delay=metrics.set_delay, shutdown=shutdown, logs=logs)]
     if metrics.handler is not None:
         handlers.append(metrics.handler)
+    handlers.append(logs.handler)
     server.add_generic_rpc_handlers(handlers)
     server.add_insecure_port(f"{HOST}:{state.api_port}")
     server.add_insecure_port(f"{HOST}:{state.monitoring_port}")
+    server.add_insecure_port(f"{HOST}:{state.logging_port}")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
@@ -167,6 +179,7 @@ async def run(args: argparse.Namespace) -> int:
             "pid": os.getpid(),
             "api_endpoint": f"{HOST}:{state.api_port}",
             "monitoring_endpoint": f"{HOST}:{state.monitoring_port}",
+            "logging_endpoint": f"{HOST}:{state.logging_port}",
             "project": state.project,
             "region": state.region,
             "token": token,

@@ -17,6 +17,13 @@ are piped both ways. Each request an instance answered is reported to
 ``on_request(service, revision, status_code, latency_ms)``; the router's own
 answers (no instance, instance unreachable, connection closed: 502/503) are not,
 as Cloud Run's ``request_count`` counts only requests that reached an instance.
+
+Every request routed to a revision, also one the router answered itself (502/503:
+Cloud Run's request log is the log of the requests sent to the service,
+https://cloud.google.com/run/docs/logging, "request logs", whoever answered them),
+is also reported to ``on_log(RequestRecord)``: the daemon writes it to Cloud
+Logging as the revision's request log (``run.googleapis.com/requests``). A request
+no revision could be picked for (no traffic, unknown tag) has no revision to log under.
 """
 
 from __future__ import annotations
@@ -27,16 +34,39 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 
 from sandbox.ports import HOST
 from sandbox.routes import RoutingTable
 
-__all__ = ["Router"]
+__all__ = ["RequestRecord", "Router"]
 
 log = logging.getLogger("sandbox.router")
 
 RequestHook = Callable[[str, str, int, float], None]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request routed to a revision, as its request log entry needs it."""
+
+    service: str
+    revision: str
+    method: str
+    url: str
+    protocol: str
+    status: int
+    started: float
+    """Epoch seconds when the request head was read."""
+    latency_s: float
+    user_agent: str
+    remote_ip: str
+    by_router: bool
+    """True: the router answered (no instance answered)."""
+
+
+LogHook = Callable[[RequestRecord], None]
 _CHUNK = 65536
 _MAX_HEAD = 65536
 _POOL_SIZE = 64
@@ -49,7 +79,7 @@ class _BadRequest(Exception):
 class _Head:
     """The parts of an HTTP message head the proxy needs."""
 
-    __slots__ = ("first", "version", "length", "chunked", "close", "upgrade", "host")
+    __slots__ = ("first", "version", "length", "chunked", "close", "upgrade", "host", "user_agent")
 
     def __init__(self, raw: bytes) -> None:
         lines = raw[:-4].split(b"\r\n")
@@ -60,6 +90,7 @@ class _Head:
         self.chunked = False
         self.upgrade = False
         self.host = ""
+        self.user_agent = ""
         connection = b""
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -77,6 +108,8 @@ class _Head:
                 self.upgrade = True
             elif name == b"host":
                 self.host = value.strip().decode("latin-1")
+            elif name == b"user-agent":
+                self.user_agent = value.strip().decode("latin-1")
         self.version = self.first[0] if self.first[0].startswith(b"HTTP/") else self.first[2] if len(self.first) > 2 else b""
         if self.version == b"HTTP/1.0":
             self.close = b"keep-alive" not in connection
@@ -117,10 +150,13 @@ async def _read_body(reader: asyncio.StreamReader, head: _Head) -> bytes:
 class Router:
     """Listens on the service and tag ports and proxies to the revision processes."""
 
-    def __init__(self, *, seed: int | None = None, on_request: RequestHook | None = None) -> None:
+    def __init__(
+        self, *, seed: int | None = None, on_request: RequestHook | None = None, on_log: LogHook | None = None
+    ) -> None:
         self.table = RoutingTable()
         self.rng = random.Random(seed)
         self.on_request = on_request
+        self.on_log = on_log
         self._servers: dict[int, asyncio.AbstractServer] = {}
         self._pools: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         self._tunnels: set[asyncio.Task[None]] = set()
@@ -164,6 +200,7 @@ class Router:
                     writer.write(_response(431, "Request Header Fields Too Large", "request head too large", close=True))
                     return
                 start = time.perf_counter()
+                wall = time.time()
                 try:
                     head = _Head(raw)
                     body = await _read_body(reader, head)
@@ -180,11 +217,14 @@ class Router:
                         return
                     continue
                 if head.upgrade:
-                    await self._tunnel(route.service, backend.revision, backend.port, raw + body, reader, writer, start)
+                    status = await self._tunnel(route.service, backend.revision, backend.port, raw + body, reader, writer, start)
+                    self._log(route.service, backend.revision, head, writer, status, wall, start, by_router=status in (502, 503))
                     return
-                status, keep = await self._forward(backend.port, raw, body, head, writer)
+                status, keep, own = await self._forward(backend.port, raw, body, head, writer)
                 if self.on_request is not None and status is not None:  # None: the router answered itself
                     self.on_request(route.service, backend.revision, status, (time.perf_counter() - start) * 1000.0)
+                self._log(route.service, backend.revision, head, writer, status if status is not None else own or 502,
+                          wall, start, by_router=status is None)
                 if not keep or head.close:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -193,6 +233,43 @@ class Router:
             with contextlib.suppress(Exception):
                 await writer.drain()
             writer.close()
+
+    def _log(
+        self,
+        service: str,
+        revision: str,
+        head: _Head,
+        writer: asyncio.StreamWriter,
+        status: int,
+        wall: float,
+        start: float,
+        *,
+        by_router: bool,
+    ) -> None:
+        """Report the request to ``on_log`` (``by_router``: the router answered itself, its 502/503)."""
+        if self.on_log is None:
+            return
+        target = head.first[1].decode("latin-1") if len(head.first) > 1 else "/"
+        host = head.host or f"{HOST}:{writer.get_extra_info('sockname', (HOST, 0))[1]}"
+        peer = writer.get_extra_info("peername") or (HOST, 0)
+        try:
+            self.on_log(
+                RequestRecord(
+                    service=service,
+                    revision=revision,
+                    method=head.first[0].decode("latin-1"),
+                    url=f"http://{host}{target}",
+                    protocol=head.version.decode("latin-1") or "HTTP/1.1",
+                    status=status,
+                    started=wall,
+                    latency_s=time.perf_counter() - start,
+                    user_agent=head.user_agent,
+                    remote_ip=str(peer[0]),
+                    by_router=by_router,
+                )
+            )
+        except Exception:  # logging must never break the proxy
+            log.exception("request log hook failed")
 
     async def _connect(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
         pool = self._pools.get(port)
@@ -213,8 +290,8 @@ class Router:
 
     async def _forward(
         self, port: int | None, raw: bytes, body: bytes, head: _Head, writer: asyncio.StreamWriter
-    ) -> tuple[int | None, bool]:
-        """Relay one request; ``(status, client connection reusable)``.
+    ) -> tuple[int | None, bool, int | None]:
+        """Relay one request; ``(status, client connection reusable, the router's own status or None)``.
 
         The status is ``None`` when the router answered itself (502/503: no instance answered): like
         Cloud Run's ``request_count``, which counts only requests that reached an instance, those are
@@ -222,13 +299,13 @@ class Router:
         """
         if port is None:
             writer.write(_response(503, "Service Unavailable", "the revision has no running instance"))
-            return None, True
+            return None, True, 503
         for attempt in range(2):
             try:
                 b_reader, b_writer, pooled = await self._connect(port)
             except OSError:
                 writer.write(_response(503, "Service Unavailable", "the revision's instance is not reachable"))
-                return None, True
+                return None, True, 503
             try:
                 b_writer.write(raw + body if body else raw)
                 resp_raw = await b_reader.readuntil(b"\r\n\r\n")
@@ -238,14 +315,14 @@ class Router:
                 if pooled and attempt == 0:
                     continue  # a kept-alive connection the revision had closed: retry on a new one
                 writer.write(_response(502, "Bad Gateway", "the revision closed the connection"))
-                return None, True
+                return None, True, 502
         resp = _Head(resp_raw)
         try:
             status = int(resp.first[1])
         except (IndexError, ValueError):
             b_writer.close()
             writer.write(_response(502, "Bad Gateway", "the revision answered a malformed response", close=True))
-            return None, False
+            return None, False, 502
         method = head.first[0]
         reusable = not resp.close
         try:
@@ -284,17 +361,17 @@ class Router:
                     await writer.drain()
                 reusable = False
                 b_writer.close()
-                return status, False
+                return status, False, None
         except (asyncio.IncompleteReadError, ConnectionError):
             b_writer.close()
-            return status, False
+            return status, False, None
         if reusable:
             self._release(port, (b_reader, b_writer))
         else:
             b_writer.close()
         if writer.transport.get_write_buffer_size() > _CHUNK:
             await writer.drain()
-        return status, True
+        return status, True, None
 
     async def _tunnel(
         self,
@@ -305,23 +382,23 @@ class Router:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         start: float,
-    ) -> None:
-        """Forward an ``Upgrade`` request, then pipe bytes both ways until either side closes."""
+    ) -> int:
+        """Forward an ``Upgrade`` request, then pipe bytes both ways until either side closes; the handshake's status."""
         if port is None:
             writer.write(_response(503, "Service Unavailable", "the revision has no running instance", close=True))
-            return
+            return 503
         try:
             b_reader, b_writer = await asyncio.open_connection(HOST, port, limit=_MAX_HEAD)
         except OSError:
             writer.write(_response(503, "Service Unavailable", "the revision's instance is not reachable", close=True))
-            return
+            return 503
         try:
             b_writer.write(request)
             resp_raw = await b_reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             b_writer.close()
             writer.write(_response(502, "Bad Gateway", "the revision closed the connection", close=True))
-            return
+            return 502
         writer.write(resp_raw)
         status: int | None
         try:
@@ -351,3 +428,4 @@ class Router:
             b_writer.close()
             if task is not None:
                 self._tunnels.discard(task)
+        return status if status is not None else 502

@@ -135,6 +135,7 @@ class SandboxState:
         """The service's revisions, oldest first."""
         return sorted((r for r in self.revisions.values() if r.service == service), key=lambda r: r.number)
 
+    logging_port: int = 0
 
 def load_state(path: Path) -> SandboxState:
     """Read ``state.json``; a missing file is an empty sandbox."""
@@ -145,6 +146,7 @@ def load_state(path: Path) -> SandboxState:
 
 def save_state(path: Path, state: SandboxState) -> None:
     """Write ``state.json`` atomically: readers see the old file or the new one, never half."""
+            logging_port=int(data.get("logging_port", 0)),
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
     try:
