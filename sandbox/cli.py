@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--region", default=None, help="Region (default europe-west1).")
     up.add_argument("--seed", type=int, default=None, help="Seed of the router's random traffic split.")
     up.add_argument("--metrics-delay", type=_seconds, default=0.0, help="Seconds before a metric point is visible.")
+    up.add_argument("--logs-delay", type=_seconds, default=0.0, help="Seconds before a Cloud Logging entry is visible.")
     up.add_argument("--operation-delay", type=_seconds, default=0.0, help="Seconds before an UpdateService operation is done.")
     up.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds a deploy waits for its startup probe (default 30).")
     up.add_argument(
@@ -149,7 +150,6 @@ def _percent_of(svc: dict[str, Any], revision: str) -> tuple[int, list[str]]:
     return percent, tags
 
 
-    up.add_argument("--logs-delay", type=_seconds, default=0.0, help="Seconds before a Cloud Logging entry is visible.")
 def _print_status(status: dict[str, Any]) -> None:
     print(f"project {status['project']}  region {status['region']}  Admin API {status['api_endpoint']}  "
           f"Monitoring {status['monitoring_endpoint']}  Logging {status.get('logging_endpoint', '-')}")
@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
             etag_mode=args.etag_mode,
         )
         client = ControlClient(str(info["api_endpoint"]))
+        if args.logs_delay:
+            client.call("SetLogsDelay", {"seconds": args.logs_delay})
         _print_up(info, client.call("Status"))
         return 0
     if args.command == "down":
@@ -267,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     except ControlError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 2 if exc.code == "INVALID_ARGUMENT" else 1
-        if args.logs_delay:
-            client.call("SetLogsDelay", {"seconds": args.logs_delay})
     except SandboxError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1

@@ -263,6 +263,14 @@ class Sandbox:
     def set_metrics_delay(self, seconds: float) -> None:
         self.control.call("SetMetricsDelay", {"seconds": seconds})
 
+    def set_logs_delay(self, seconds: float) -> None:
+        """Seconds before a Cloud Logging entry is visible to ListLogEntries (entries already written too)."""
+        self.control.call("SetLogsDelay", {"seconds": seconds})
+
+    def log_filters(self) -> list[str]:
+        """Every filter the fake Cloud Logging API received in ListLogEntries, oldest first."""
+        return [str(f) for f in self.control.call("LogFilters")["filters"]]
+
     def calls(self, method: str) -> int:
         """How many ``method`` calls the fake received (see the module docstring)."""
         return int(self.control.call("Calls")["counts"].get(method, 0))
@@ -274,11 +282,3 @@ class Sandbox:
     def down(self) -> None:
         self.control.close()
         lifecycle.stop(self.home)
-    def set_logs_delay(self, seconds: float) -> None:
-        """Seconds before a Cloud Logging entry is visible to ListLogEntries (entries already written too)."""
-        self.control.call("SetLogsDelay", {"seconds": seconds})
-
-    def log_filters(self) -> list[str]:
-        """Every filter the fake Cloud Logging API received in ListLogEntries, oldest first."""
-        return [str(f) for f in self.control.call("LogFilters")["filters"]]
-

@@ -171,8 +171,6 @@ def control_handler(
         set_metrics_delay(max(0.0, float(req["seconds"])))
         return {}
 
-    def reset_calls(req: dict[str, Any]) -> dict[str, Any]:
-        calls.clear()
     def set_logs_delay(req: dict[str, Any]) -> dict[str, Any]:
         if logs is None:
             raise ValueError("this sandbox has no Cloud Logging")
@@ -182,6 +180,8 @@ def control_handler(
     def log_filters(req: dict[str, Any]) -> dict[str, Any]:
         return {"filters": list(logs.store.filters) if logs is not None else []}
 
+    def reset_calls(req: dict[str, Any]) -> dict[str, Any]:
+        calls.clear()
         with core.lock:
             core.race_after_get.clear()
             core.fail_next_reconcile = ""
@@ -209,10 +209,10 @@ def control_handler(
         "RaceNextGet": race_next_get,
         "SetOperationDelay": set_operation_delay,
         "SetMetricsDelay": set_metrics,
-        "Calls": lambda req: {"counts": calls.counts()},
-        "ResetCalls": reset_calls,
         "SetLogsDelay": set_logs_delay,
         "LogFilters": log_filters,
+        "Calls": lambda req: {"counts": calls.counts()},
+        "ResetCalls": reset_calls,
         "Shutdown": stop,
     }
 

@@ -114,6 +114,7 @@ class SandboxState:
     region: str = DEFAULT_REGION
     api_port: int = 0
     monitoring_port: int = 0
+    logging_port: int = 0
     services: dict[str, ServiceState] = field(default_factory=dict)
     revisions: dict[str, RevisionState] = field(default_factory=dict)
 
@@ -124,6 +125,7 @@ class SandboxState:
             region=str(data.get("region", DEFAULT_REGION)),
             api_port=int(data.get("api_port", 0)),
             monitoring_port=int(data.get("monitoring_port", 0)),
+            logging_port=int(data.get("logging_port", 0)),
             services={k: ServiceState.from_dict(v) for k, v in data.get("services", {}).items()},
             revisions={k: RevisionState.from_dict(v) for k, v in data.get("revisions", {}).items()},
         )
@@ -135,7 +137,6 @@ class SandboxState:
         """The service's revisions, oldest first."""
         return sorted((r for r in self.revisions.values() if r.service == service), key=lambda r: r.number)
 
-    logging_port: int = 0
 
 def load_state(path: Path) -> SandboxState:
     """Read ``state.json``; a missing file is an empty sandbox."""
@@ -146,7 +147,6 @@ def load_state(path: Path) -> SandboxState:
 
 def save_state(path: Path, state: SandboxState) -> None:
     """Write ``state.json`` atomically: readers see the old file or the new one, never half."""
-            logging_port=int(data.get("logging_port", 0)),
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
     try:
