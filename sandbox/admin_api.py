@@ -9,6 +9,10 @@ talk to it unchanged:
   ``metadata`` and, once done, ``response`` pack the ``Service``; a failed
   reconcile ends the operation with an error and the service's
   ``terminal_condition`` FAILED);
+- ``google.cloud.run.v2.Services``: GetIamPolicy and SetIamPolicy (the real ``google.iam.v1``
+  messages; the policy is persisted with the service, ``gcloud run deploy
+  --allow-unauthenticated`` binds ``allUsers`` to ``roles/run.invoker``; a SetIamPolicy whose
+  etag is stale is ABORTED, as IAM's ``Policy.etag`` documents);
 - ``google.cloud.run.v2.Revisions``: GetRevision, ListRevisions (paged by
   ``page_size``, in an order that is not the creation order: callers sort);
 - ``google.longrunning.Operations``: GetOperation.
@@ -31,13 +35,14 @@ from typing import Any
 
 import grpc
 from google.cloud import run_v2
+from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from sandbox.calls import CallLog
 from sandbox.convert import from_traffic_targets, template_config, to_revision, to_service
-from sandbox.core import AlreadyExists, EtagMismatch, NotFound, Operation, SandboxCore, Unimplemented
+from sandbox.core import AlreadyExists, EtagMismatch, NotFound, Operation, SandboxCore, Unimplemented, new_etag
 from sandbox.traffic import TrafficError, traffic_to_revisions
 
 __all__ = ["admin_handlers"]
@@ -195,6 +200,33 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
         )
         return _operation(core, op)
 
+    def _policy(name: str) -> policy_pb2.Policy:
+        svc = core.service(name)
+        return policy_pb2.Policy(
+            version=1,
+            bindings=[policy_pb2.Binding(role=role, members=members) for role, members in sorted(svc.iam_bindings.items())],
+            etag=svc.iam_etag.encode(),
+        )
+
+    def get_iam_policy(request: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
+        return _policy(names.service(request.resource))
+
+    def set_iam_policy(request: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:
+        name = names.service(request.resource)
+        with core.lock:
+            svc = core.state.services.get(name)
+            if svc is None:
+                raise NotFound(f"service {name!r} not found")
+            if request.policy.etag and request.policy.etag.decode() != svc.iam_etag:
+                raise EtagMismatch("the policy's etag is stale: read the policy again (GetIamPolicy) and retry")
+            bindings: dict[str, list[str]] = {}
+            for binding in request.policy.bindings:
+                bindings.setdefault(binding.role, []).extend(m for m in binding.members if m not in bindings.get(binding.role, []))
+            svc.iam_bindings = bindings
+            svc.iam_etag = new_etag()
+            core.save()
+        return _policy(name)
+
     def get_revision(request: run_v2.GetRevisionRequest) -> run_v2.Revision:
         service, revision = names.revision(request.name)
         core.service(service)
@@ -232,6 +264,12 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
                 run_v2.UpdateServiceRequest,
                 operations_pb2.Operation.SerializeToString,
                 validate_only=lambda r: bool(r.validate_only),
+            ),
+            "GetIamPolicy": rpc(
+                "GetIamPolicy", get_iam_policy, iam_policy_pb2.GetIamPolicyRequest, policy_pb2.Policy.SerializeToString
+            ),
+            "SetIamPolicy": rpc(
+                "SetIamPolicy", set_iam_policy, iam_policy_pb2.SetIamPolicyRequest, policy_pb2.Policy.SerializeToString
             ),
         },
     )

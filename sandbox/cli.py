@@ -4,6 +4,9 @@ Commands::
 
     up [--project P] [--region R] [--seed N] [--metrics-delay S] [--logs-delay S] [--operation-delay S] [--ready-timeout S]
     deploy SERVICE [--tag T] [--no-traffic] [--faults LIST] [--not-ready] [--ready-timeout S]
+           [--image I] [--memory M] [--cpu C] [--timeout S] [--concurrency N] [--min-instances N]
+           [--max-instances N] [--port P] [--service-account SA] [--set-env-vars K=V,...]
+           [--set-secrets K=SECRET:VERSION,...] [--[no-]allow-unauthenticated]
     update-traffic SERVICE (--to-revisions R=P,... | --to-latest | --to-tags T=P,...)
     status [SERVICE] [--json]
     inject METHOD CODE [--times N]        e.g. inject UpdateService UNAVAILABLE --times 1
@@ -62,6 +65,80 @@ def _faults(text: str) -> list[str]:
     return [f.strip() for f in text.split(",") if f.strip()]
 
 
+def _whole(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _duration(text: str) -> int:
+    """gcloud's ``--timeout``: seconds (``300``, ``300s``) or minutes (``5m``)."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in ("s", "m") else (text, "s")
+    try:
+        value = int(number) * (60 if unit == "m" else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds like 300 or 300s, or minutes like 5m, got {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"the request timeout is 1 s to 3600 s, got {text!r}")
+    return value
+
+
+def _settings_parser(parse: Any) -> Any:
+    def wrapped(text: str) -> Any:
+        from sandbox.revision_settings import SettingsError
+
+        try:
+            return parse(text)
+        except SettingsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return wrapped
+
+
+def _add_revision_flags(deploy: argparse.ArgumentParser) -> None:
+    """``gcloud run deploy``'s flags for the revision's configuration; what is not given is kept from the previous revision."""
+    from sandbox.revision_settings import parse_env_vars, parse_secrets
+
+    deploy.add_argument("--image", default=None, help="Container image, by tag or digest (default for a new service: sandbox/app).")
+    deploy.add_argument("--memory", default=None, help="Memory limit, like 512Mi or 2Gi (default 512Mi).")
+    deploy.add_argument("--cpu", default=None, help="CPU limit, like 1, 2 or 1000m (default 1).")
+    deploy.add_argument("--timeout", type=_duration, default=None, help="Request timeout: 300, 300s or 5m (default 300 s).")
+    deploy.add_argument("--concurrency", type=_whole(1, 1000), default=None, help="Requests at once per instance (default 80).")
+    deploy.add_argument("--min-instances", type=_whole(0, 1000), default=None, help="Minimum instances (default 0).")
+    deploy.add_argument("--max-instances", type=_whole(1, 1000), default=None, help="Maximum instances (default 100).")
+    deploy.add_argument("--port", type=_whole(1, 65535), default=None, help="Container port (default 8080).")
+    deploy.add_argument("--service-account", default=None, help="Service identity (default: PROJECT_NUMBER-compute@developer.gserviceaccount.com).")
+    deploy.add_argument("--set-env-vars", type=_settings_parser(parse_env_vars), default=None, metavar="K=V,...", help="Replace every environment variable.")
+    deploy.add_argument("--set-secrets", type=_settings_parser(parse_secrets), default=None, metavar="K=SECRET:VERSION,/PATH=SECRET:VERSION", help="Replace every secret (env vars and mounted files).")
+    public = deploy.add_mutually_exclusive_group()
+    public.add_argument("--allow-unauthenticated", dest="allow_unauthenticated", action="store_true", default=None, help="Bind allUsers to roles/run.invoker.")
+    public.add_argument("--no-allow-unauthenticated", dest="allow_unauthenticated", action="store_false", help="Remove allUsers from roles/run.invoker.")
+
+
+def _revision_settings(args: argparse.Namespace) -> dict[str, Any]:
+    given = {
+        "image": args.image,
+        "memory": args.memory,
+        "cpu": args.cpu,
+        "timeout_s": args.timeout,
+        "concurrency": args.concurrency,
+        "min_instances": args.min_instances,
+        "max_instances": args.max_instances,
+        "container_port": args.port,
+        "service_account": args.service_account,
+        "env": args.set_env_vars,
+        "secrets": args.set_secrets,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sandbox", description="A local stand-in for Google Cloud Run.")
     parser.add_argument("--home", type=Path, default=None, help="Sandbox home (default $REVGATE_SANDBOX_HOME or .sandbox).")
@@ -96,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="tcp",
         help="tcp (Cloud Run's default: Ready once the port accepts connections) or http (GET /health answers 200).",
     )
+    _add_revision_flags(deploy)
 
     traffic = sub.add_parser("update-traffic", help="Change the traffic split of SERVICE.")
     traffic.add_argument("service", metavar="SERVICE")
@@ -210,6 +288,8 @@ def run(args: argparse.Namespace) -> int:
                 "not_ready": args.not_ready,
                 "ready_timeout": args.ready_timeout,
                 "startup_probe": args.startup_probe,
+                "settings": _revision_settings(args),
+                "allow_unauthenticated": args.allow_unauthenticated,
             },
             timeout=(args.ready_timeout or 30.0) + 30.0,
         )

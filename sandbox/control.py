@@ -150,8 +150,17 @@ class Sandbox:
         not_ready: bool = False,
         ready_timeout: float | None = None,
         startup_probe: str = "tcp",
+        allow_unauthenticated: bool | None = None,
+        **settings: Any,
     ) -> str:
         """Deploy a new revision; its name. Raises :class:`SandboxError` if a fault-free revision is not Ready.
+
+        ``settings`` (``gcloud run deploy``'s flags): ``image``, ``memory``, ``cpu``,
+        ``timeout_s``, ``concurrency``, ``min_instances``, ``max_instances``, ``container_port``,
+        ``service_account``, ``env`` (a dict), ``secrets`` (a dict: env name or file path ->
+        ``SECRET:VERSION``); what is not given is the previous revision's
+        (:mod:`sandbox.revision_settings`). ``allow_unauthenticated``: True/False sets the service's
+        ``roles/run.invoker`` binding for ``allUsers``; None leaves it.
 
         ``startup_probe``: ``tcp`` (Cloud Run's default: Ready once the port
         accepts connections) or ``http`` (Ready once ``GET /health`` answers 200).
@@ -166,6 +175,8 @@ class Sandbox:
                 "not_ready": not_ready,
                 "ready_timeout": ready_timeout,
                 "startup_probe": startup_probe,
+                "settings": settings,
+                "allow_unauthenticated": allow_unauthenticated,
             },
         )
         if not result["ready"] and not (faults or not_ready):

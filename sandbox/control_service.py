@@ -128,6 +128,8 @@ def control_handler(
             not_ready=bool(req.get("not_ready")),
             ready_timeout=req.get("ready_timeout"),
             startup_probe=str(req.get("startup_probe") or "tcp"),
+            settings=dict(req.get("settings") or {}),
+            allow_unauthenticated=req.get("allow_unauthenticated"),
         )
         return asdict(result)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 
 from google.cloud import run_v2
+from google.protobuf import duration_pb2
 
 from sandbox.ports import HOST
+from sandbox.revision_settings import repository
 from sandbox.state import LATEST, REVISION, RevisionState, SandboxState, ServiceState, TrafficEntry
 from sandbox.urls import styled_hosts
 
@@ -24,6 +26,7 @@ __all__ = [
     "to_revision",
     "from_traffic_targets",
     "template_config",
+    "revision_template",
     "service_urls",
 ]
 
@@ -59,34 +62,90 @@ def service_urls(state: SandboxState, svc: ServiceState) -> list[str]:
     return [service_uri(svc.port), *(f"http://{host}:{svc.port}" for host in styled_hosts(state.project, state.region, svc.name))]
 
 
-def _container(rev: RevisionState | None) -> run_v2.Container:
+def _container(rev: RevisionState | None, *, resolved: bool = True) -> run_v2.Container:
+    """The ingress container: as the revision runs it (``resolved``: the image as its digest URL) or
+    as the service's template holds it (the image as the deploy named it).
+
+    Cloud Run v2 has no image-digest field on a Revision (revision.proto, k8s.min.proto
+    ``Container.image``): the revision's container names the image it runs by digest, "If you
+    deploy from a container image tag, it will be resolved to a digest"
+    (https://cloud.google.com/artifact-registry/docs/integrate-cloud-run); the service's template
+    keeps the image as deployed.
+    """
     faults = list(rev.faults) if rev is not None else []
     probe = rev.startup_probe if rev is not None else "tcp"
+    port = rev.container_port if rev is not None else 8080
     if probe == "http":
-        startup = run_v2.Probe(http_get=run_v2.HTTPGetAction(path="/health", port=8080), period_seconds=10, failure_threshold=3)
+        startup = run_v2.Probe(http_get=run_v2.HTTPGetAction(path="/health", port=port), period_seconds=10, failure_threshold=3)
     else:  # the default TCP startup probe, as Cloud Run fills it in
         startup = run_v2.Probe(
-            tcp_socket=run_v2.TCPSocketAction(port=8080), timeout_seconds=240, period_seconds=240, failure_threshold=1
+            tcp_socket=run_v2.TCPSocketAction(port=port), timeout_seconds=240, period_seconds=240, failure_threshold=1
         )
+    env = [run_v2.EnvVar(name=FAULTS_ENV, value=",".join(faults))] if faults else []
+    image, mounts = "sandbox/app", []
+    if rev is not None:
+        image = f"{repository(rev.image)}@{rev.image_digest}" if resolved and rev.image_digest else rev.image
+        env += [run_v2.EnvVar(name=k, value=v) for k, v in rev.env.items()]
+        for name, ref in rev.secrets.items():
+            if name.startswith("/"):
+                continue
+            secret, _, version = ref.rpartition(":")
+            env.append(run_v2.EnvVar(name=name, value_source=run_v2.EnvVarSource(
+                secret_key_ref=run_v2.SecretKeySelector(secret=secret, version=version))))
+        mounts = [run_v2.VolumeMount(name=vol, mount_path=path.rsplit("/", 1)[0]) for vol, path in _secret_files(rev)]
     return run_v2.Container(
-        image="sandbox/app",
-        env=[run_v2.EnvVar(name=FAULTS_ENV, value=",".join(faults))] if faults else [],
-        ports=[run_v2.ContainerPort(container_port=8080)],
+        image=image,
+        env=env,
+        resources=run_v2.ResourceRequirements(limits={"cpu": rev.cpu, "memory": rev.memory}) if rev is not None else None,
+        ports=[run_v2.ContainerPort(name="http1", container_port=port)],
+        volume_mounts=mounts,
         startup_probe=startup,
     )
 
 
-def template_config(template: run_v2.RevisionTemplate) -> tuple[str, tuple[str, ...], str]:
-    """``(image, faults, startup probe)`` of a requested template: what the sandbox compares with a revision's."""
-    if not template.containers:
-        return ("", (), "tcp")
-    container = template.containers[0]
-    faults: tuple[str, ...] = ()
-    for env in container.env:
-        if env.name == FAULTS_ENV:
-            faults = tuple(f for f in env.value.split(",") if f)
-    probe = "http" if container.startup_probe.http_get.path else "tcp"
-    return (container.image, faults, probe)
+def _secret_files(rev: RevisionState) -> list[tuple[str, str]]:
+    """``(volume name, file path)`` of each secret mounted as a file: one secret volume per file."""
+    return [(f"secret-{i}", path) for i, path in enumerate(p for p in rev.secrets if p.startswith("/"))]
+
+
+def _volumes(rev: RevisionState | None) -> list[run_v2.Volume]:
+    """Secret volumes (k8s.min.proto ``SecretVolumeSource``: ``items`` map a version to a file under the mount path)."""
+    if rev is None:
+        return []
+    volumes = []
+    for vol, path in _secret_files(rev):
+        secret, _, version = rev.secrets[path].rpartition(":")
+        volumes.append(run_v2.Volume(name=vol, secret=run_v2.SecretVolumeSource(
+            secret=secret, items=[run_v2.VersionToPath(path=path.rsplit("/", 1)[1], version=version)])))
+    return volumes
+
+
+def _settings(rev: RevisionState | None) -> dict[str, object]:
+    """The fields a Revision and a RevisionTemplate share (revision.proto, revision_template.proto)."""
+    if rev is None:
+        return {}
+    return {
+        "scaling": run_v2.RevisionScaling(min_instance_count=rev.min_instances, max_instance_count=rev.max_instances),
+        "timeout": duration_pb2.Duration(seconds=rev.timeout_s),
+        "service_account": rev.service_account,
+        "max_instance_request_concurrency": rev.concurrency,
+        "volumes": _volumes(rev),
+    }
+
+
+def revision_template(rev: RevisionState | None, *, name: str = "") -> run_v2.RevisionTemplate:
+    """The service's ``template`` when it describes ``rev`` (``name``: the template's ``revision``)."""
+    return run_v2.RevisionTemplate(revision=name, containers=[_container(rev, resolved=False)], **_settings(rev))
+
+
+def template_config(template: run_v2.RevisionTemplate) -> bytes:
+    """What a template fixes (every field but the revision's name), comparable with
+    :func:`revision_template` of a revision: a template echoed from GetService matches its revision."""
+    pb = run_v2.RevisionTemplate.pb(template)
+    copy = type(pb)()
+    copy.CopyFrom(pb)
+    copy.revision = ""
+    return copy.SerializeToString(deterministic=True)
 
 
 def _ready_condition(state: SandboxState, svc: ServiceState) -> run_v2.Condition:
@@ -134,10 +193,7 @@ def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
         last_modifier="sandbox@local",
         ingress=run_v2.IngressTraffic.INGRESS_TRAFFIC_ALL,
         launch_stage="GA",
-        template=run_v2.RevisionTemplate(
-            revision=svc.template_revision,
-            containers=[_container(state.revisions.get(svc.template_revision))],
-        ),
+        template=revision_template(state.revisions.get(svc.template_revision), name=svc.template_revision),
         traffic=[
             run_v2.TrafficTarget(
                 type_=_type(e), revision=e.revision if e.type == REVISION else "", percent=e.percent, tag=e.tag
@@ -187,7 +243,7 @@ def to_revision(state: SandboxState, rev: RevisionState) -> run_v2.Revision:
         service=rev.service,
         annotations=annotations,
         containers=[_container(rev)],
-        max_instance_request_concurrency=80,
+        **_settings(rev),
         conditions=[ready],
         reconciling=False,
         launch_stage="GA",

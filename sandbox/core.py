@@ -20,8 +20,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sandbox.convert import revision_template, template_config
 from sandbox.ports import pick_port
+from sandbox.revision_settings import KEYS, deploy_settings, image_digest, process_env
 from sandbox.processes import ProcessManager
 from sandbox.routes import Backend, RoutingTable, ServiceRoute, TagRoute
 from sandbox.urls import TAG_SEPARATOR, styled_hosts
@@ -236,12 +239,21 @@ class SandboxCore:
         not_ready: bool = False,
         ready_timeout: float | None = None,
         startup_probe: str = "tcp",
+        settings: dict[str, Any] | None = None,
+        allow_unauthenticated: bool | None = None,
     ) -> DeployResult:
         """Create ``SERVICE-0000N``, start its process, run its startup probe, then route like gcloud.
 
         ``startup_probe``: ``tcp`` (Cloud Run's default: Ready once the port
         accepts a connection, whatever /health answers) or ``http`` (Ready once
         ``GET /health`` answers 200).
+
+        ``settings``: the revision's configuration given with the deploy (``image``, ``memory``,
+        ``cpu``, ``timeout_s``, ``concurrency``, ``min_instances``, ``max_instances``,
+        ``container_port``, ``service_account``, ``env``, ``secrets``); what is not given is the
+        previous template revision's, as ``gcloud run deploy`` does (:mod:`sandbox.revision_settings`).
+        ``allow_unauthenticated``: True binds ``allUsers`` to ``roles/run.invoker`` in the service's
+        IAM policy, False removes that binding, None leaves the policy as it is.
         """
         faults = list(faults or [])
         if startup_probe not in ("tcp", "http"):
@@ -251,6 +263,12 @@ class SandboxCore:
             validate_tag(tag, service=service)
         with self.lock:
             svc = self.state.services.get(service)
+            previous = self.state.revisions.get(svc.template_revision) if svc is not None else None
+            config = deploy_settings(
+                {k: getattr(previous, k) for k in KEYS} if previous is not None else None,
+                settings,
+                project=self.state.project,
+            )
             if svc is None:
                 if no_traffic:
                     raise TrafficError("--no-traffic is not supported when creating a service; deploy it once first")
@@ -270,10 +288,13 @@ class SandboxCore:
                 name=name, service=service, number=number, create_time=time.time(), faults=faults,
                 reason="Pending", message=f"waiting for the {startup_probe.upper()} startup probe",
                 forced_not_ready=not_ready, startup_probe=startup_probe,
+                image_digest=image_digest(config["image"]), **config,
             )
             self.state.revisions[name] = rev
             svc.latest_created_revision = name
             svc.template_revision = name
+            if allow_unauthenticated is not None:
+                set_public(svc, allow_unauthenticated)
             svc.etag = new_etag()
             svc.generation += 1
             svc.update_time = time.time()
@@ -283,7 +304,9 @@ class SandboxCore:
             message = "marked not ready at deploy (--not-ready): no container was started"
         else:
             started = time.monotonic()
-            proc = self.processes.start(name, service=service, faults=faults, port=0)
+            proc = self.processes.start(
+                name, service=service, faults=faults, port=0, env=process_env(rev.env, rev.secrets)
+            )
             with self.lock:
                 rev.port = proc.port
             ready, message = self.processes.wait_ready(
@@ -329,7 +352,7 @@ class SandboxCore:
         service: str,
         *,
         traffic: list[TrafficEntry] | None = None,
-        template: tuple[str, tuple[str, tuple[str, ...], str]] | None = None,
+        template: tuple[str, bytes] | None = None,
         annotations: dict[str, str] | None = None,
         etag: str = "",
         validate_only: bool = False,
@@ -340,7 +363,7 @@ class SandboxCore:
         in the mask, AIP-134); keys follow Kubernetes' rules and Cloud Run's
         reserved namespaces are refused (:func:`validate_annotations`).
 
-        ``template`` is ``(revision named, (image, faults, startup probe))``: an
+        ``template`` is ``(revision named, its configuration)`` (:func:`~sandbox.convert.template_config`): an
         existing revision with the same configuration is kept (no new revision);
         one with another configuration is ALREADY_EXISTS; a configuration that
         would need a new revision is not modelled (UNIMPLEMENTED). The etag is
@@ -405,7 +428,7 @@ class SandboxCore:
         svc: ServiceState,
         revisions: dict[str, RevisionState],
         named: str,
-        config: tuple[str, tuple[str, ...], str],
+        config: bytes,
     ) -> str:
         """The revision the service's template describes after this update; raises for what Cloud Run refuses."""
         if named:
@@ -457,7 +480,9 @@ class SandboxCore:
             revisions = [copy.deepcopy(r) for r in self.state.revisions.values() if not r.forced_not_ready]
             taken = self._taken_ports()
         for rev in revisions:
-            proc = self.processes.start(rev.name, service=rev.service, faults=rev.faults, port=rev.port)
+            proc = self.processes.start(
+                rev.name, service=rev.service, faults=rev.faults, port=rev.port, env=process_env(rev.env, rev.secrets)
+            )
             with self.lock:
                 self.state.revisions[rev.name].port = proc.port
             taken.add(proc.port)
@@ -478,6 +503,24 @@ class SandboxCore:
             self.save()
 
 
-def revision_config(rev: RevisionState) -> tuple[str, tuple[str, ...], str]:
-    """What a revision's template fixes in the sandbox: image, faults (its environment), startup probe."""
-    return ("sandbox/app", tuple(rev.faults), rev.startup_probe)
+def revision_config(rev: RevisionState) -> bytes:
+    """What a revision's template fixes (image, environment, faults, resources, scaling, probe...),
+    in the form :func:`~sandbox.convert.template_config` gives a requested template."""
+    return template_config(revision_template(rev))
+
+
+INVOKER = "roles/run.invoker"
+ALL_USERS = "allUsers"
+
+
+def set_public(svc: ServiceState, public: bool) -> None:
+    """``--allow-unauthenticated``: "assigns the Cloud Run Invoker IAM role to allUsers";
+    ``--no-allow-unauthenticated`` removes that member (https://cloud.google.com/run/docs/authenticating/public)."""
+    members = [m for m in svc.iam_bindings.get(INVOKER, []) if m != ALL_USERS]
+    if public:
+        members.append(ALL_USERS)
+    if members:
+        svc.iam_bindings[INVOKER] = members
+    else:
+        svc.iam_bindings.pop(INVOKER, None)
+    svc.iam_etag = new_etag()

@@ -66,6 +66,23 @@ class RevisionState:
     forced_not_ready: bool = False
     startup_probe: str = "tcp"
     """``tcp`` (Cloud Run's default startup probe: the port accepts a connection) or ``http`` (GET /health answers 2xx)."""
+    # The revision's own configuration (``gcloud run deploy`` flags; see sandbox/revision_settings.py for the defaults)
+    image: str = "sandbox/app"
+    """The image as the deploy named it (a tag or a digest URL)."""
+    image_digest: str = ""
+    """``sha256:...``: the digest the image resolved to when the revision was created."""
+    memory: str = "512Mi"
+    cpu: str = "1"
+    timeout_s: int = 300
+    concurrency: int = 80
+    min_instances: int = 0
+    max_instances: int = 100
+    container_port: int = 8080
+    service_account: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    """Plain environment variables (``--set-env-vars``)."""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Env var name or mounted file path -> ``SECRET:VERSION`` (``--set-secrets``)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RevisionState:
@@ -95,6 +112,9 @@ class ServiceState:
     """The message of a failed reconcile (``terminal_condition`` FAILED) until the next successful change."""
     annotations: dict[str, str] = field(default_factory=dict)
     """``Service.annotations``: replaced as a whole by an UpdateService whose mask names ``annotations``."""
+    iam_bindings: dict[str, list[str]] = field(default_factory=dict)
+    """The service's IAM policy: role -> members (``roles/run.invoker`` -> ``["allUsers"]`` when public)."""
+    iam_etag: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceState:
@@ -103,6 +123,7 @@ class ServiceState:
         values["traffic_status"] = [TrafficEntry.from_dict(t) for t in data.get("traffic_status", [])]
         values["tag_ports"] = {str(k): int(v) for k, v in data.get("tag_ports", {}).items()}
         values["annotations"] = {str(k): str(v) for k, v in data.get("annotations", {}).items()}
+        values["iam_bindings"] = {str(k): [str(m) for m in v] for k, v in data.get("iam_bindings", {}).items()}
         return cls(**values)
 
 
