@@ -23,6 +23,7 @@ pytest_plugins = [
     "revgate.report",
     "revgate.retries",
     "revgate.publish",
+    "revgate.notify",
 ]
 
 

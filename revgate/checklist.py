@@ -36,6 +36,7 @@ __all__ = [
     "Baseline",
     "MetricLimit",
     "Rollback",
+    "Notify",
     "load_checklist",
     "parse_checklist",
 ]
@@ -445,6 +446,39 @@ class Rollback(_Check):
     (by default it refuses, and says so)."""
 
 
+class Notify(_Section):
+    """Messages to chat webhooks (``[notify]``): when a rollback starts, and when the run ends (:mod:`revgate.notify`).
+
+    The webhook URLs are secrets (their path or token is the key): a checklist names the environment
+    variable that holds them (``urls_env``) and never holds them; ``--notify`` and ``REVGATE_NOTIFY`` come first."""
+
+    urls_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable holding the webhook URL(s), separated by whitespace or commas."""
+    format: Literal["auto", "slack", "google-chat", "json"] = "auto"
+    """``auto``: Slack for hooks.slack.com, Google Chat for chat.googleapis.com, JSON otherwise; else that format for every URL."""
+    on: list[Literal["rollback", "end"]] = Field(default_factory=lambda: ["rollback", "end"], min_length=1)
+    """The moments: ``rollback`` (a rollback started), ``end`` (the run ended)."""
+    only_on: list[Literal["PASS", "FAIL", "NOT VERIFIED", "INTERRUPTED", "ERROR"]] = Field(default_factory=list)
+    """The verdicts that get the end message (empty: every verdict)."""
+    timeout: float = Field(5.0, gt=0, le=30)
+    """Seconds per attempt (connect, write and each read)."""
+    retries: int = Field(2, ge=0, le=5)
+    """Further attempts after a connection error, a timeout, 429 or 5xx (never after another 4xx)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_urls_here(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("url", "urls", "webhook", "webhooks"):
+                if key in data:
+                    raise ValueError(
+                        f"key {key!r}: a webhook URL is a secret and does not belong in a checklist (it is committed "
+                        "to a repository): put it in an environment variable and name it with urls_env = \"NAME\", "
+                        "or give REVGATE_NOTIFY or --notify"
+                    )
+        return data
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
@@ -454,6 +488,7 @@ class Checklist(_Section):
     metrics: Metrics | None = None
     page: list[Page] = Field(default_factory=list)
     rollback: Rollback | None = None
+    notify: Notify | None = None
 
     @field_validator("api", "websocket", "latency", "page")
     @classmethod

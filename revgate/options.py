@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from . import metrics, publish, report, retries, settings
+from . import metrics, notify, publish, report, retries, settings
 from .suite import SECTIONS, suite_dir
 
 __all__ = ["add_all_options"]
@@ -45,6 +45,7 @@ def add_all_options(parser: pytest.Parser) -> None:
     publish.add_options(reports_group, parser)
     promote.add_options(parser)
     metrics.add_metrics_options(parser)
+    notify.add_options(parser)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -165,7 +165,15 @@ def summary_dict(config: pytest.Config, results: RunResults) -> dict[str, Any]:
         "promotion": records.get("promotion"),
         "traffic": traffic_lines(config),
         "published_metrics": _publication(config),
+        "notifications": _notifications(config),
     }
+
+
+def _notifications(config: pytest.Config) -> list[dict[str, Any]] | None:
+    """Each message sent to each webhook (URL redacted) and its status; None when none was configured."""
+    from .notify import notifications_of
+
+    return notifications_of(config)
 
 
 def _publication(config: pytest.Config) -> dict[str, Any] | None:

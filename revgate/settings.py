@@ -95,6 +95,8 @@ class Settings:
     id_token: Secret | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Resolved values contributed by other revgate plugins (rollback, metrics)."""
+    extra_secrets: tuple[str, ...] = ()
+    """Other secret values contributed by revgate plugins (webhook URLs and their parts): scrubbed like the token."""
 
     def secrets(self) -> list[str]:
         """Every form of every secret a report might show, longest first: the value itself, its
@@ -104,6 +106,8 @@ class Settings:
         for secret in (self.token, self.id_token):
             if secret is not None and secret.reveal():
                 forms += secret_forms(secret.reveal())
+        for value in self.extra_secrets:
+            forms += secret_forms(value)
         return sorted(dict.fromkeys(forms), key=len, reverse=True)
 
     def to_workerinput(self) -> dict[str, Any]:

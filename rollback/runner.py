@@ -45,6 +45,11 @@ class RollbackRunner:
         """SIGTERM or SIGINT when the run was stopped by a signal."""
         self.traffic_at_finish: tuple | None = None
         """The traffic read at session finish when this run changed nothing (to say whether it changed anyway)."""
+        self.on_started: Any = None
+        """``on_started(runner, outcome)``, called once from the rollback thread: as soon as Cloud Run answered
+        the first update request (``outcome`` then holds the plan and the operation), or when the rollback
+        ended without one. It must return at once (revgate's notifications hand the message to threads of their own)."""
+        self._started_told = False
 
     @property
     def triggered(self) -> bool:
@@ -76,7 +81,7 @@ class RollbackRunner:
                 services=services_client(),
                 revisions_api=revisions_client(),
                 dry_run=self.deployment.mode == "dry-run",
-                log=self.log.append,
+                log=self._log,
                 outcome=self._live,
             )
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:  # re-reads outside apply's own handling
@@ -87,6 +92,21 @@ class RollbackRunner:
             )
         if self.outcome.done_at is None:
             self.outcome.done_at = time.monotonic()
+        self._tell_started(self.outcome)
+
+    def _log(self, line: str) -> None:
+        self.log.append(line)
+        if self._live.operation:  # the update request was answered: the rollback is under way
+            self._tell_started(self._live)
+
+    def _tell_started(self, outcome: Outcome) -> None:
+        if self._started_told or self.on_started is None:
+            return
+        self._started_told = True
+        try:
+            self.on_started(self, outcome)
+        except Exception:  # noqa: BLE001 - a listener never breaks the rollback
+            pass
 
     def finish(self, timeout: float = JOIN_TIMEOUT, *, interrupted: str | None = None) -> None:
         """Wait for the rollback thread (bounded); a thread still running counts as a failed rollback,
