@@ -36,6 +36,9 @@ __all__ = [
     "Baseline",
     "MetricLimit",
     "Rollback",
+    "RevisionConfig",
+    "RevisionKey",
+    "REVISION_KEYS",
     "Notify",
     "load_checklist",
     "parse_checklist",
@@ -479,6 +482,200 @@ class Notify(_Section):
         return data
 
 
+REVISION_KEYS = (
+    "image", "memory", "cpu", "timeout_s", "concurrency", "min_instances", "max_instances", "port",
+    "service_account", "env", "env_values", "secrets", "allow_unauthenticated",
+)
+"""The ``[revision]`` checks, in the order they run (each key set is ``test_revision[KEY]``)."""
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_REF = re.compile(r"^[A-Za-z0-9_-]{1,255}:(latest|[1-9][0-9]*)$")
+
+
+class RevisionKey(_Section):
+    """One key of ``[revision]``, as a test parameter (``test_revision[memory]``)."""
+
+    id: str
+    advisory: bool = False
+
+
+def _image_ref(value: str) -> str:
+    from .revision_images import parse_image
+
+    parse_image(value)  # raises ValueError with one line
+    return value
+
+
+class RevisionConfig(_Section):
+    """The revision under test's own configuration, as Cloud Run's Admin API reports it (``[revision]``)."""
+
+    advisory: bool = False
+    image: str | None = None
+    """``REPO@sha256:DIGEST`` (compared by digest) or ``REPO:TAG`` (the repository, and the tag the deploy named)."""
+    memory: str | None = None
+    """A Kubernetes quantity: ``"2Gi"``, ``"512Mi"`` (compared as bytes)."""
+    cpu: str | int | float | None = None
+    """``2``, ``"2"``, ``"1000m"``, ``0.5`` (compared as cores)."""
+    timeout_s: int | None = Field(None, ge=1, le=3600)
+    concurrency: int | None = Field(None, ge=1, le=1000)
+    """``max_instance_request_concurrency``."""
+    min_instances: int | None = Field(None, ge=0, le=1000)
+    max_instances: int | None = Field(None, ge=1, le=1000)
+    port: int | None = Field(None, ge=1, le=65535)
+    """The ingress container's port."""
+    service_account: str | None = None
+    env: list[str] = Field(default_factory=list)
+    """Names that must be set (a plain value or a secret); values are never shown."""
+    env_equals: list[str] = Field(default_factory=list)
+    """Names whose values may be compared and shown; each needs its value in ``env_values``."""
+    env_values: dict[str, str] = Field(default_factory=dict)
+    """``{ NAME = "value" }`` for names listed in ``env_equals`` (no other name's value is ever compared)."""
+    secrets: dict[str, str] = Field(default_factory=dict)
+    """Env var name or mounted file path -> ``"SECRET:VERSION"`` (``latest`` allowed)."""
+    allow_unauthenticated: bool | None = None
+    """The service's IAM policy binds ``allUsers`` to ``roles/run.invoker`` (True) or does not (False)."""
+    advisory_checks: list[str] = Field(default_factory=list)
+    """Keys reported but not gating (``min_instances``...)."""
+
+    _check_image = field_validator("image")(_image_ref)
+
+    @field_validator("memory")
+    @classmethod
+    def _check_memory(cls, value: str | None) -> str | None:
+        from .quantities import QuantityError, memory_bytes
+
+        if value is not None:
+            try:
+                memory_bytes(value)
+            except QuantityError:
+                raise ValueError(f"{value!r} is not a memory size: give a Kubernetes quantity like \"512Mi\" or \"2Gi\"") from None
+        return value
+
+    @field_validator("cpu")
+    @classmethod
+    def _check_cpu(cls, value: str | int | float | None) -> str | int | float | None:
+        from .quantities import QuantityError, cpu_cores
+
+        if value is not None:
+            try:
+                cpu_cores(value)
+            except QuantityError:
+                raise ValueError(f"{value!r} is not a CPU limit: give cores like 2, \"2\", 0.5 or \"1000m\"") from None
+        return value
+
+    @field_validator("env", "env_equals")
+    @classmethod
+    def _check_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _check_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, ref in value.items():
+            if not (_ENV_NAME.match(key) or (key.startswith("/") and not key.endswith("/") and key.count("/") >= 2)):
+                raise ValueError(f"{key!r} is neither an environment variable name nor a mounted file path like /secrets/api-key")
+            if not _SECRET_REF.match(ref):
+                raise ValueError(f"{key!r}: {ref!r} is not SECRET:VERSION (VERSION a number or latest)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_values_and_keys(self) -> RevisionConfig:
+        listed = set(self.env_equals)
+        for name in self.env_values:
+            if name not in listed:
+                raise ValueError(f"env_values {name!r}: list it in env_equals too, so that its value may be compared and shown")
+        for name in self.env_equals:
+            if name not in self.env_values:
+                raise ValueError(f"env_equals {name!r}: give its expected value in env_values = {{ {name} = \"...\" }}")
+        if self.min_instances is not None and self.max_instances is not None and self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances {self.min_instances} is more than max_instances {self.max_instances}")
+        set_keys = [key.id for key in self.keys()]
+        for name in self.advisory_checks:
+            if name not in REVISION_KEYS:
+                raise ValueError(f"advisory_checks: {name!r} is not a key of [revision] (one of: {', '.join(REVISION_KEYS)})")
+            if name not in set_keys:
+                raise ValueError(f"advisory_checks: {name!r} is not set in this section")
+        return self
+
+    def keys(self) -> list[RevisionKey]:
+        """The keys set, one test each."""
+        values = {key: getattr(self, key) for key in REVISION_KEYS}
+        return [
+            RevisionKey(id=key, advisory=self.advisory or key in self.advisory_checks)
+            for key, value in values.items()
+            if value not in (None, [], {})
+        ]
+
+
+class Notify(_Section):
+    """Messages to chat webhooks (``[notify]``): when a rollback starts, and when the run ends (:mod:`revgate.notify`).
+
+    The webhook URLs are secrets (their path or token is the key): a checklist names the environment
+    variable that holds them (``urls_env``) and never holds them; ``--notify`` and ``REVGATE_NOTIFY`` come first."""
+
+    urls_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable holding the webhook URL(s), separated by whitespace or commas."""
+    format: Literal["auto", "slack", "google-chat", "json"] = "auto"
+    """``auto``: Slack for hooks.slack.com, Google Chat for chat.googleapis.com, JSON otherwise; else that format for every URL."""
+    on: list[Literal["rollback", "end"]] = Field(default_factory=lambda: ["rollback", "end"], min_length=1)
+    """The moments: ``rollback`` (a rollback started), ``end`` (the run ended)."""
+    only_on: list[Literal["PASS", "FAIL", "NOT VERIFIED", "INTERRUPTED", "ERROR"]] = Field(default_factory=list)
+    """The verdicts that get the end message (empty: every verdict)."""
+    timeout: float = Field(5.0, gt=0, le=30)
+    """Seconds per attempt (connect, write and each read)."""
+    retries: int = Field(2, ge=0, le=5)
+    """Further attempts after a connection error, a timeout, 429 or 5xx (never after another 4xx)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_urls_here(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("url", "urls", "webhook", "webhooks"):
+                if key in data:
+                    raise ValueError(
+                        f"key {key!r}: a webhook URL is a secret and does not belong in a checklist (it is committed "
+                        "to a repository): put it in an environment variable and name it with urls_env = \"NAME\", "
+                        "or give REVGATE_NOTIFY or --notify"
+                    )
+        return data
+
+
+LOG_SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+"""Cloud Logging's LogSeverity names, lowest first (google/logging/type/log_severity.proto)."""
+LOG_KINDS = ("stdout", "stderr", "requests", "system")
+"""The logs Cloud Run writes for a revision: container stdout and stderr, request logs, system logs."""
+
+
+class Logs(_NamedCheck):
+    """``[[logs]]``: no entry of the revision under test at ``min_severity`` or above (or matching ``deny``)."""
+
+    min_severity: Literal["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"] = "ERROR"
+    """Entries at this severity or above are problems (Cloud Logging's LogSeverity names)."""
+    allow: list[str] = Field(default_factory=list)
+    """Regular expressions: an entry whose message matches one of them is never a problem."""
+    deny: list[str] = Field(default_factory=list)
+    """Regular expressions: an entry whose message matches one of them is a problem at any severity."""
+    kinds: list[Literal["stdout", "stderr", "requests", "system"]] = Field(
+        default_factory=lambda: list(LOG_KINDS), min_length=1
+    )
+    """Which logs are read: stdout, stderr (container logs), requests (request logs), system (varlog/system)."""
+    since: Literal["revision", "run"] = "revision"
+    """The window starts when the revision was created, or when this run started; it ends when the logs are read."""
+    max_entries: int = Field(0, ge=0, le=10_000)
+    """Problem entries tolerated (0: none)."""
+
+    _check_patterns = field_validator("allow", "deny")(_patterns)
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique_kinds(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"kinds {value!r}: name each kind once")
+        return value
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
@@ -488,6 +685,7 @@ class Checklist(_Section):
     metrics: Metrics | None = None
     page: list[Page] = Field(default_factory=list)
     rollback: Rollback | None = None
+    revision: RevisionConfig | None = None
     notify: Notify | None = None
 
     @field_validator("api", "websocket", "latency", "page")
@@ -499,6 +697,11 @@ class Checklist(_Section):
                 raise ValueError(f"id {entry.id!r} is used twice")
             seen.add(entry.id)
         return entries
+
+    @property
+    def revision_keys(self) -> list[RevisionKey]:
+        """The ``[revision]`` keys set, one test parameter each."""
+        return self.revision.keys() if self.revision else []
 
     @property
     def metric_limits(self) -> list[MetricLimit]:

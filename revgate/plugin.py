@@ -53,6 +53,7 @@ PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "metric_limit": ("metric_limits", lambda entry: True),
     "baseline_limit": ("baseline_limits", lambda entry: True),
     "page_check": ("page", lambda entry: True),
+    "revision_key": ("revision_keys", lambda entry: True),
     "rollback_requirement": ("rollback", lambda entry: entry.require_target),
 }
 """Test argument -> (checklist section, which of its entries) that parametrize it."""

@@ -135,7 +135,7 @@ class Settings:
 
 settings_key = pytest.StashKey[Settings]()
 
-CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "baseline_limits", "page")
+CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "baseline_limits", "page", "revision_keys")
 """The checklist sections that make checks (:data:`revgate.plugin.PARAMETRIZED`)."""
 
 
@@ -190,6 +190,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="Send a Google-signed ID token for the URL (Application Default Credentials) "
         "in X-Serverless-Authorization, for IAM-protected services. Env: REVGATE_ID_TOKEN=1.",
+    )
+    group.addoption(
+        "--expect-image",
+        default=None,
+        metavar="IMAGE",
+        help="The image the revision must run (REPO@sha256:DIGEST, or REPO:TAG): sets [revision] image. "
+        "Env: REVGATE_EXPECT_IMAGE.",
     )
     group.addoption(
         "--request-timeout",
@@ -480,6 +487,13 @@ def resolve_settings(config: pytest.Config) -> Settings:
     path = Path(checklist_opt) if checklist_opt else _default_checklist(config)
     precheck_checklist(path)
     checklist, data = load_checklist(path)
+    expect_image = _first(config.getoption("expect_image"), env.get("REVGATE_EXPECT_IMAGE"))
+    if expect_image:  # the image a CI just built: [revision] image, with or without a [revision] section
+        from .revision_config import with_expected_image
+
+        where = "--expect-image" if config.getoption("expect_image") else "REVGATE_EXPECT_IMAGE"
+        data = with_expected_image(data, expect_image, source=where)
+        checklist = parse_checklist(data, source=str(path))
     if not any(checklist.entries(section) for section in CHECK_SECTIONS):
         raise ChecklistError(
             f"{path}: the checklist has no checks (no [health], [[api]], [[websocket]], [[latency]], "
