@@ -40,6 +40,9 @@ __all__ = [
     "RevisionKey",
     "REVISION_KEYS",
     "Notify",
+    "Logs",
+    "LOG_KINDS",
+    "LOG_SEVERITIES",
     "load_checklist",
     "parse_checklist",
 ]
@@ -609,6 +612,40 @@ class RevisionConfig(_Section):
         ]
 
 
+LOG_SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+"""Cloud Logging's LogSeverity names, lowest first (google/logging/type/log_severity.proto)."""
+LOG_KINDS = ("stdout", "stderr", "requests", "system")
+"""The logs Cloud Run writes for a revision: container stdout and stderr, request logs, system logs."""
+
+
+class Logs(_NamedCheck):
+    """``[[logs]]``: no entry of the revision under test at ``min_severity`` or above (or matching ``deny``)."""
+
+    min_severity: Literal["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"] = "ERROR"
+    """Entries at this severity or above are problems (Cloud Logging's LogSeverity names)."""
+    allow: list[str] = Field(default_factory=list)
+    """Regular expressions: an entry whose message matches one of them is never a problem."""
+    deny: list[str] = Field(default_factory=list)
+    """Regular expressions: an entry whose message matches one of them is a problem at any severity."""
+    kinds: list[Literal["stdout", "stderr", "requests", "system"]] = Field(
+        default_factory=lambda: list(LOG_KINDS), min_length=1
+    )
+    """Which logs are read: stdout, stderr (container logs), requests (request logs), system (varlog/system)."""
+    since: Literal["revision", "run"] = "revision"
+    """The window starts when the revision was created, or when this run started; it ends when the logs are read."""
+    max_entries: int = Field(0, ge=0, le=10_000)
+    """Problem entries tolerated (0: none)."""
+
+    _check_patterns = field_validator("allow", "deny")(_patterns)
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique_kinds(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"kinds {value!r}: name each kind once")
+        return value
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
@@ -620,8 +657,9 @@ class Checklist(_Section):
     rollback: Rollback | None = None
     revision: RevisionConfig | None = None
     notify: Notify | None = None
+    logs: list[Logs] = Field(default_factory=list)
 
-    @field_validator("api", "websocket", "latency", "page")
+    @field_validator("api", "websocket", "latency", "page", "logs")
     @classmethod
     def _unique_ids(cls, entries: list[_NamedCheck]) -> list[_NamedCheck]:
         seen: set[str] = set()

@@ -45,6 +45,9 @@ def add_all_options(parser: pytest.Parser) -> None:
     publish.add_options(reports_group, parser)
     promote.add_options(parser)
     metrics.add_metrics_options(parser)
+    from . import logs
+
+    logs.add_logs_options(parser)
     notify.add_options(parser)
 
 

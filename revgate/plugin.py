@@ -53,6 +53,7 @@ PARAMETRIZED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "metric_limit": ("metric_limits", lambda entry: True),
     "baseline_limit": ("baseline_limits", lambda entry: True),
     "page_check": ("page", lambda entry: True),
+    "logs_check": ("logs", lambda entry: True),
     "revision_key": ("revision_keys", lambda entry: True),
     "rollback_requirement": ("rollback", lambda entry: entry.require_target),
 }
@@ -92,6 +93,8 @@ def _gate_could_not_check(excinfo: pytest.ExceptionInfo[BaseException], when: st
     first = str(excinfo.value).splitlines()[0] if str(excinfo.value) else excinfo.typename
     first = first.removeprefix("Failed: ")
     if "revgate.metrics_query.MonitoringUnavailable" in names:
+        return first
+    if "revgate.logs_query.LoggingUnavailable" in names:
         return first
     if when == "setup" and any(type(c).__module__.startswith("playwright.") for c in causes):
         return f"the browser could not be used: {first}"
