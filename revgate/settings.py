@@ -135,7 +135,7 @@ class Settings:
 
 settings_key = pytest.StashKey[Settings]()
 
-CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "baseline_limits", "page", "revision_keys")
+CHECK_SECTIONS = ("health", "api", "websocket", "latency", "metric_limits", "baseline_limits", "page", "revision_keys", "logs")
 """The checklist sections that make checks (:data:`revgate.plugin.PARAMETRIZED`)."""
 
 
