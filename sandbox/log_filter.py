@@ -260,7 +260,8 @@ class _Parser:
                 "(no global search terms)"
             )
         field = token.text
-        if field.startswith("-") or field.endswith(")") or "(" in field:
+        following = self.peek()
+        if field.startswith("-") or (following is not None and following.kind == "paren" and following.text == "("):
             raise InvalidFilter(f"{field!r}: the '-' prefix and functions are not supported by the sandbox's Logging API")
         op = self.peek()
         if op is None or op.kind != "op":
