@@ -20,6 +20,9 @@ does not show within the timeout, nothing proves the logs are complete: the chec
 Verdict of one ``[[logs]]`` entry, over the entries of the window in the selected ``kinds``:
 a problem is an entry at ``min_severity`` or above, or whose message matches a ``deny`` pattern
 (at any severity), unless its message matches an ``allow`` pattern (``deny`` wins over ``allow``).
+The request logs of the gate's own requests answered 401/403 (its deliberate requests without a
+token) or a readiness retry status (``[health] retry_statuses``) are not problems: other checks
+judge those answers (:func:`is_own_request`).
 More than ``max_entries`` problems: FAIL (the count, the first entries, a Logs Explorer link).
 Otherwise PASS when the logs were proven complete and read in full, else NOT VERIFIED.
 
@@ -48,8 +51,10 @@ __all__ = [
     "LogsOptions",
     "LogsVerdict",
     "LogsWindow",
+    "OWN_REFUSALS",
     "PROBE_PARAM",
     "add_logs_options",
+    "is_own_request",
     "judge_logs",
     "resolve_logs_options",
     "wait_for_probe",
@@ -198,7 +203,26 @@ def _severity_rank(name: str) -> int:
     return LOG_SEVERITIES.index(name) if name in LOG_SEVERITIES else 0
 
 
-def judge_logs(check: Logs, queries: LogQueries, *, start: float, window: LogsWindow, start_label: str) -> LogsVerdict:
+OWN_REFUSALS = frozenset({401, 403})
+"""Statuses of the gate's own deliberate requests (the [[api]] checks' requests without a token)."""
+
+
+def is_own_request(entry: Entry, own_statuses: frozenset[int]) -> bool:
+    """A request log entry of one of the gate's own requests (User-Agent ``revgate``) answered with a
+    status the gate asked for (a refusal without a token) or already judged (a readiness retry,
+    ``[health] retry_statuses``): the other checks judge those answers, the logs check does not."""
+    return entry.kind == "requests" and entry.user_agent.startswith("revgate") and entry.status in own_statuses
+
+
+def judge_logs(
+    check: Logs,
+    queries: LogQueries,
+    *,
+    start: float,
+    window: LogsWindow,
+    start_label: str,
+    own_statuses: frozenset[int] = OWN_REFUSALS,
+) -> LogsVerdict:
     """Read the entries of ``check`` over ``[start, window.end]`` and judge them (one query, paged)."""
     scope = queries.scope
     query = " AND ".join(
@@ -216,6 +240,8 @@ def judge_logs(check: Logs, queries: LogQueries, *, start: float, window: LogsWi
     problems: list[Entry] = []
     allowed = 0
     for entry in entries:
+        if is_own_request(entry, own_statuses):
+            continue
         denied = any(p.search(entry.text) for p in deny)
         if not denied and _severity_rank(entry.severity) < wanted:
             continue  # returned for a deny pattern that Python's re does not match the same way

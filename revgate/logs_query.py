@@ -133,6 +133,9 @@ class Entry:
     kind: str
     text: str
     revision: str
+    status: int = 0
+    """``httpRequest.status`` of a request log entry (0 otherwise)."""
+    user_agent: str = ""
 
     def line(self, width: int = 160) -> str:
         stamp = datetime.fromtimestamp(self.timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -163,12 +166,14 @@ def entry_of(pb: Any) -> Entry:
 
         payload = json_format.MessageToDict(raw.json_payload)
         text = str(payload["message"]) if "message" in payload else json.dumps(payload, sort_keys=True)
+    status, agent = 0, ""
     if raw.HasField("http_request"):
         http = raw.http_request
+        status, agent = int(http.status), http.user_agent
         line = f"{http.request_method} {http.request_url} {http.status}"
         text = f"{line} {text}".strip() if text else line
     stamp = raw.timestamp.seconds + raw.timestamp.nanos / 1e9
-    return Entry(stamp, severity, _kind_of(raw.log_name), text, raw.resource.labels.get("revision_name", ""))
+    return Entry(stamp, severity, _kind_of(raw.log_name), text, raw.resource.labels.get("revision_name", ""), status, agent)
 
 
 @dataclass

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from revgate.checklist import Logs
+from revgate.checklist import Checklist, Logs
 from revgate.errors import NotVerified
 from revgate.judge import fail
-from revgate.logs import LogsWindow, judge_logs
+from revgate.logs import OWN_REFUSALS, LogsWindow, judge_logs
 from revgate.logs_query import LoggingUnavailable, LogQueries
 
 # With ``-n N --dist loadgroup`` the logs checks share one worker, hence one probe and one wait.
@@ -28,6 +28,7 @@ def test_logs(
     log_queries: LogQueries,
     revision_created: float | None,
     run_started: float,
+    checklist: Checklist,
 ) -> None:
     if logs_check.since == "revision" and revision_created is not None:
         start, label = revision_created, "the revision's creation"
@@ -35,7 +36,8 @@ def test_logs(
         start, label = run_started, "the start of this run"
     label += f" ({time.strftime('%H:%M:%S', time.gmtime(start))} UTC)"
     try:
-        verdict = judge_logs(logs_check, log_queries, start=start, window=logs_window, start_label=label)
+        own = OWN_REFUSALS | frozenset(checklist.health.retry_statuses if checklist.health else ())
+        verdict = judge_logs(logs_check, log_queries, start=start, window=logs_window, start_label=label, own_statuses=own)
     except LoggingUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     if verdict.outcome == "fail":

@@ -54,12 +54,20 @@ def send(url: str, count: int, path: str = "/health", token: str | None = None) 
 def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> Callable[..., object]:
     """``gate(service, url, logs=ERRORS, *args)``: the logs checks of ``service`` at ``url``."""
 
-    def run(service: str, url: str, *args: str, logs: str = ERRORS, env: dict[str, str] | None = None, timeout: float = 120) -> object:
+    def run(
+        service: str,
+        url: str,
+        *args: str,
+        logs: str = ERRORS,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        folders: tuple[str, ...] = ("tests_logs",),
+    ) -> object:
         checklist = tmp_path / f"checklist-{len(list(tmp_path.glob('checklist-*.toml')))}.toml"
         checklist.write_text(CHECKLIST.format(logs=logs))
         extra = [] if any(a.startswith("--rollback") for a in args) else ["--rollback=off"]
         return run_suite(
-            "tests_logs",
+            *folders,
             f"--checklist={checklist}",
             f"--revision-url={url}",
             f"--service={service}",
@@ -80,3 +88,22 @@ def _no_logs_delay_after(sandbox: Sandbox) -> Iterator[None]:
 
 def serving(sandbox: Sandbox, service: str) -> dict[str, int]:
     return {t["revision"]: t["percent"] for t in sandbox.traffic(service) if t["percent"]}
+
+
+def read_entries(sandbox: Sandbox, query: str) -> list[object]:
+    """The sandbox's Cloud Logging entries matching ``query``, read through the real client."""
+    import os
+
+    from revgate.google_clients import LOGGING_ENDPOINT_ENV, bounded_retry, logging_client
+
+    saved = os.environ.get(LOGGING_ENDPOINT_ENV)
+    os.environ[LOGGING_ENDPOINT_ENV] = sandbox.env[LOGGING_ENDPOINT_ENV]
+    try:
+        client = logging_client()
+    finally:
+        if saved is None:
+            os.environ.pop(LOGGING_ENDPOINT_ENV, None)
+        else:
+            os.environ[LOGGING_ENDPOINT_ENV] = saved
+    request = {"resource_names": [f"projects/{sandbox.project}"], "filter": query}
+    return list(client.list_log_entries(request=request, timeout=10, retry=bounded_retry(deadline=5)))

@@ -6,7 +6,7 @@ import re
 
 from revgate.errors import NOT_VERIFIED_EXIT
 
-from .conftest import send, serving
+from .conftest import read_entries, send, serving
 
 TRACEBACKS = """
 [[logs]]
@@ -78,3 +78,25 @@ def test_too_short_a_wait_for_delayed_logs_is_not_verified(sandbox, gate, servic
     assert "Cloud Logging showed no request log of the gate's probe request" in run.stdout, run
     assert "within --logs-timeout 2 s" in run.stdout, run
     assert serving(sandbox, service_name) == {rev: 100}, run
+
+
+def test_the_gates_own_refused_requests_are_not_problems_at_warning(sandbox, gate, service_name):
+    sandbox.deploy(service_name)
+    checks = (
+        '[[api]]\nid = "stats"\npath = "/api/memory/user/stats"\n\n'
+        '[[logs]]\nid = "warnings"\nmin_severity = "WARNING"\nkinds = ["requests"]\n'
+    )
+    run = gate(service_name, sandbox.service_url(service_name), logs=checks, folders=("tests_smoke/test_api.py", "tests_logs"))
+    assert run.returncode == 0, run  # its 401s without a token are WARNING request logs of the gate's own making
+    assert {"test_logs[warnings]", "test_api[stats]"} <= run.passed(), run
+    refused = [e for e in read_entries(sandbox, f'resource.labels.service_name="{service_name}" AND httpRequest.status=401')]
+    assert refused and all(e.http_request.user_agent == "revgate" for e in refused), refused  # they were there
+
+
+def test_a_users_4xx_is_a_problem_at_warning(sandbox, gate, service_name):
+    sandbox.deploy(service_name)
+    send(sandbox.service_url(service_name), 1, path="/no-such-page")
+    checks = '[[logs]]\nid = "warnings"\nmin_severity = "WARNING"\nkinds = ["requests"]\n'
+    run = gate(service_name, sandbox.service_url(service_name), logs=checks)
+    assert run.returncode == 1, run
+    assert re.search(r"WARNING requests \S+: GET http://\S+/no-such-page 404", run.stdout), run
