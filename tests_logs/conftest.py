@@ -25,8 +25,9 @@ _options_key = pytest.StashKey[LogsOptions]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Called when this folder is collected, before any check runs: the run's start, and the options
-    # (a bad --logs-timeout is a usage error: exit 4, one line).
+    # Called when this folder's conftest is loaded (an initial conftest when the folder is given on the
+    # command line, as the revgate command does), before any check runs: the run's start, and the
+    # options (a bad --logs-timeout, REVGATE_LOGS_TIMEOUT or ini value is a usage error: exit 4, one line).
     config.stash[_run_started_key] = time.time()
     try:
         config.stash[_options_key] = resolve_logs_options(config)
