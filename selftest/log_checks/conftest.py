@@ -90,11 +90,10 @@ def serving(sandbox: Sandbox, service: str) -> dict[str, int]:
     return {t["revision"]: t["percent"] for t in sandbox.traffic(service) if t["percent"]}
 
 
-def read_entries(sandbox: Sandbox, query: str) -> list[object]:
-    """The sandbox's Cloud Logging entries matching ``query``, read through the real client."""
+def _client(sandbox: Sandbox) -> object:
     import os
 
-    from revgate.google_clients import LOGGING_ENDPOINT_ENV, bounded_retry, logging_client
+    from revgate.google_clients import LOGGING_ENDPOINT_ENV, logging_client
 
     saved = os.environ.get(LOGGING_ENDPOINT_ENV)
     os.environ[LOGGING_ENDPOINT_ENV] = sandbox.env[LOGGING_ENDPOINT_ENV]
@@ -105,5 +104,28 @@ def read_entries(sandbox: Sandbox, query: str) -> list[object]:
             os.environ.pop(LOGGING_ENDPOINT_ENV, None)
         else:
             os.environ[LOGGING_ENDPOINT_ENV] = saved
+    return client
+
+
+def read_entries(sandbox: Sandbox, query: str) -> list[object]:
+    """The sandbox's Cloud Logging entries matching ``query``, read through the real client."""
+    from revgate.google_clients import bounded_retry
+
     request = {"resource_names": [f"projects/{sandbox.project}"], "filter": query}
-    return list(client.list_log_entries(request=request, timeout=10, retry=bounded_retry(deadline=5)))
+    return list(_client(sandbox).list_log_entries(request=request, timeout=10, retry=bounded_retry(deadline=5)))
+
+
+def write_entry(sandbox: Sandbox, service: str, revision: str, text: str, *, severity: str) -> None:
+    """One stdout entry of ``revision``, written now through the real client (WriteLogEntries)."""
+    from google.cloud.logging_v2.types import LogEntry
+
+    labels = {"project_id": sandbox.project, "service_name": service, "revision_name": revision,
+              "location": sandbox.region, "configuration_name": service}
+    _client(sandbox).write_log_entries(  # type: ignore[attr-defined]
+        request={
+            "log_name": f"projects/{sandbox.project}/logs/run.googleapis.com%2Fstdout",
+            "resource": {"type": "cloud_run_revision", "labels": labels},
+            "entries": [LogEntry(text_payload=text, severity=severity)],
+        },
+        timeout=10,
+    )

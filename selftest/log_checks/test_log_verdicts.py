@@ -6,7 +6,7 @@ import re
 
 from revgate.errors import NOT_VERIFIED_EXIT
 
-from .conftest import read_entries, send, serving
+from .conftest import read_entries, send, serving, write_entry
 
 TRACEBACKS = """
 [[logs]]
@@ -100,3 +100,14 @@ def test_a_users_4xx_is_a_problem_at_warning(sandbox, gate, service_name):
     run = gate(service_name, sandbox.service_url(service_name), logs=checks)
     assert run.returncode == 1, run
     assert re.search(r"WARNING requests \S+: GET http://\S+/no-such-page 404", run.stdout), run
+
+
+def test_since_run_leaves_out_what_the_revision_logged_before_the_run(sandbox, gate, service_name):
+    rev = sandbox.deploy(service_name)
+    write_entry(sandbox, service_name, rev, "a crash before this run", severity="ERROR")
+    before_run = gate(service_name, sandbox.service_url(service_name))  # since = "revision" (default)
+    assert before_run.returncode == 1 and "a crash before this run" in before_run.stdout, before_run
+    since_run = '[[logs]]\nid = "errors"\nsince = "run"\n'
+    run = gate(service_name, sandbox.service_url(service_name), logs=since_run)
+    assert run.returncode == 0, run
+    assert run.passed() == {"test_logs[errors]"}, run
