@@ -133,7 +133,9 @@ def probe_path(path: str) -> tuple[str, str]:
 
 
 def poll_interval(timeout: float) -> float:
-    return min(5.0, max(0.5, timeout / 10))
+    """Seconds between polls: at most 12 ListLogEntries calls a minute, well inside Cloud Logging's
+    read quota (60 ListLogEntries requests per minute per project, https://cloud.google.com/logging/quotas)."""
+    return min(5.0, max(1.0, timeout / 10))
 
 
 def wait_for_probe(
