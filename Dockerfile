@@ -10,7 +10,9 @@ COPY pyproject.toml README.md conftest.py pytest.ini checklist.toml /src/
 COPY revgate/ /src/revgate/
 COPY rollback/ /src/rollback/
 COPY tests_smoke/ /src/tests_smoke/
+COPY tests_revision/ /src/tests_revision/
 COPY tests_metrics/ /src/tests_metrics/
+COPY tests_logs/ /src/tests_logs/
 COPY tests_frontend/ /src/tests_frontend/
 # the README's install: one pip install of revgate, then the browser checks' Chromium
 RUN pip install --no-cache-dir /src && rm -rf /src

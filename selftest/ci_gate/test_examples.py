@@ -229,3 +229,13 @@ def test_task_runs_the_gate_for_its_target_with_rollback_off(
         stable: 50,
         broken: 50,
     }
+
+
+def test_the_checkout_collects_every_section_of_the_suite() -> None:
+    """``pytest --revision-url`` from a checkout runs pytest.ini's testpaths: a folder missing there
+    would silently drop that section's checks."""
+    from revgate.suite import SECTIONS
+
+    ini = (REPO / "pytest.ini").read_text()
+    testpaths = next(line.split("=", 1)[1].split() for line in ini.splitlines() if line.startswith("testpaths"))
+    assert testpaths == list(SECTIONS.values())
