@@ -190,7 +190,7 @@ def _judge_one(key: str, want: RevisionConfig, short: str, rev: Any, config: Con
             return Verdict("fail", f"memory: the checklist wants {want.memory}, {has} {raw!r}, not a memory size")
         wanted = memory_bytes(str(want.memory))
         if got != wanted:
-            return Verdict("fail", f"memory: the checklist wants {want.memory} ({format_bytes(wanted)}), {has} {raw} ({format_bytes(got)})")
+            return Verdict("fail", f"memory: the checklist wants {_both(want.memory, format_bytes(wanted))}, {has} {_both(raw, format_bytes(got))}")
         return Verdict("pass")
     if key == "cpu":
         raw = limits.get("cpu") or DEFAULT_CPU
@@ -200,7 +200,7 @@ def _judge_one(key: str, want: RevisionConfig, short: str, rev: Any, config: Con
             return Verdict("fail", f"cpu: the checklist wants {want.cpu}, {has} {raw!r}, not a CPU limit")
         wanted = cpu_cores(want.cpu)  # type: ignore[arg-type]
         if got != wanted:
-            return Verdict("fail", f"cpu: the checklist wants {format_cores(wanted)} CPU, {has} {raw} ({format_cores(got)} CPU)")
+            return Verdict("fail", f"cpu: the checklist wants {format_cores(wanted)} CPU, {has} {format_cores(got)} CPU" + ("" if str(raw) == format_cores(got) else f" ({raw})"))
         return Verdict("pass")
     if key == "timeout_s":
         got_s = _seconds(rev.timeout)
@@ -338,3 +338,8 @@ def judge(key: str, want: RevisionConfig, config: Configuration) -> Verdict:
     if unverified:
         return Verdict("not verified", f"[revision] {'; '.join(unverified)}")
     return Verdict("pass")
+
+
+def _both(given: str, normal: str) -> str:
+    """``1024Mi (1Gi)``: a quantity as written, and its normal form when that reads differently."""
+    return given if str(given).replace(" ", "") == normal.replace(" ", "") else f"{given} ({normal})"
