@@ -1,0 +1,145 @@
+"""The ``[[logs]]`` checks on real applications from PyPI, run as revisions of the local Cloud Run.
+
+The sandbox runs :mod:`selftest.real_apps.as_revision` instead of its sample service
+(``REVGATE_SANDBOX_APP``); that module starts Datasette or JupyterLab on the revision's port, and
+what the app writes to stdout and stderr becomes the revision's Cloud Logging entries, as on Cloud
+Run. The gate runs as a user runs it (a subprocess, ``--service``, ``--rollback=on-failure``) with
+the app's checklist plus the shipped checklist's ``[[logs]]`` entries and ``[rollback]``; a canary
+takes 10 % next to a stable revision of the same app, and the traffic after the run is read through
+the real ``run_v2`` client.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.control import Sandbox
+from sandbox.processes import APP_MODULE_ENV
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+JUPYTER_TOKEN = "selftest-jupyter-token-7c41d2"  # as_revision.py starts JupyterLab with it
+LOGS_CHECKS = {"test_logs[errors]", "test_logs[tracebacks]"}
+
+
+def shipped_gating_sections() -> str:
+    """The shipped checklist's ``[[logs]]`` entries and ``[rollback]`` section, as they are written there."""
+    text = (REPO / "checklist.toml").read_text()
+    blocks = re.findall(r"^(\[\[logs\]\]\n(?:[^\n\[#][^\n]*\n)+|\[rollback\]\n(?:[^\n\[#][^\n]*\n)+)", text, re.M)
+    assert sum(b.startswith("[[logs]]") for b in blocks) == 2 and any("require_target = true" in b for b in blocks), blocks
+    return "\n".join(blocks)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One local Cloud Run whose revisions run real apps (the daemon reads the variable at each start)."""
+    saved = os.environ.get(APP_MODULE_ENV)
+    os.environ[APP_MODULE_ENV] = "selftest.real_apps.as_revision"
+    try:
+        sb = Sandbox.up(tmp_path_factory.mktemp("cloud-run"), seed=11, ready_timeout=60)
+    finally:
+        if saved is None:
+            os.environ.pop(APP_MODULE_ENV, None)
+        else:
+            os.environ[APP_MODULE_ENV] = saved
+    try:
+        yield sb
+    finally:
+        sb.down()
+
+
+@pytest.fixture
+def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> Callable[..., object]:
+    """``gate(app, service, url, *args, extra="...")``: the gate with the app's checklist and the shipped logs checks."""
+
+    def run(app: str, service: str, url: str, *args: str, extra: str = "", replace: dict[str, str] | None = None,
+            env: dict[str, str] | None = None) -> object:
+        text = (HERE / f"{app}_revision.toml").read_text()
+        for old, new in (replace or {}).items():
+            assert old in text, f"{old!r} is not in {app}_revision.toml"
+            text = text.replace(old, new)
+        checklist = tmp_path / f"{app}-{len(list(tmp_path.glob(app + '-*.toml')))}.toml"
+        checklist.write_text(text + "\n" + shipped_gating_sections() + "\n" + extra)
+        return run_suite(
+            "tests_smoke", "tests_revision", "tests_logs",
+            f"--checklist={checklist}", f"--revision-url={url}", f"--service={service}", "--rollback=on-failure",
+            "--logs-timeout=30", *args,
+            env={**sandbox.env, **(env or {})}, timeout=150,
+        )
+
+    return run
+
+
+def canary_next_to_stable(sandbox: Sandbox, service: str, app: str, faults: tuple[str, ...] = ()) -> tuple[str, str]:
+    stable = sandbox.deploy(service, env={"REAL_APP": app})
+    canary = sandbox.deploy(service, env={"REAL_APP": app}, tag="canary", no_traffic=True, faults=faults)
+    sandbox.update_traffic(service, to_revisions={stable: 90, canary: 10})
+    return stable, canary
+
+
+def serving(sandbox: Sandbox, service: str) -> dict[str, int]:
+    return {t["revision"]: t["percent"] for t in sandbox.traffic(service) if t["percent"]}
+
+
+def browse(url: str, *paths: str, headers: dict[str, str] | None = None) -> dict[str, int]:
+    """A user's requests to the canary: path -> status."""
+    with httpx.Client(timeout=20, headers=headers) as client:
+        return {p: client.get(url + p).status_code for p in paths}
+
+
+def revision_log(sandbox: Sandbox, revision: str) -> str:
+    return (sandbox.home / "revisions" / f"{revision}.log").read_text(errors="replace")
+
+
+def test_healthy_datasette_canary_passes_the_logs_checks_and_keeps_its_traffic(sandbox, gate):
+    stable, canary = canary_next_to_stable(sandbox, "shop-healthy", "datasette")
+    url = sandbox.tag_url("shop-healthy", "canary")
+    # a user's visit: the table page, its favicon, a page that is not there (a 404: WARNING, not ERROR)
+    assert browse(url, "/shop/items", "/favicon.ico", "/shop/gone") == {"/shop/items": 200, "/favicon.ico": 200, "/shop/gone": 404}
+    run = gate("datasette", "shop-healthy", url)
+    assert run.returncode == 0, run
+    assert LOGS_CHECKS | {"test_rollback_target[rollback-target]", "test_health[health]", "test_api[items-first-page]"} <= run.passed(), run
+    assert "revgate verdict: PASS" in run.stdout, run
+    assert "Cloud Logging shows the probe request's log of " + canary in run.stdout, run
+    assert serving(sandbox, "shop-healthy") == {stable: 90, canary: 10}, run
+    log = revision_log(sandbox, canary)
+    assert "Uvicorn running on" in log and '"GET /shop/gone HTTP/1.1" 404' in log, log  # it did write to stderr
+
+
+def test_datasette_plugin_raising_for_users_fails_the_logs_checks_and_rolls_the_canary_back(sandbox, gate):
+    stable, canary = canary_next_to_stable(sandbox, "shop-broken", "datasette", faults=("plugin_raises",))
+    url = sandbox.tag_url("shop-broken", "canary")
+    # the JSON API the checklist asks for still answers right; the table page a user opens is a 500
+    assert browse(url, "/shop/items.json", "/shop/items") == {"/shop/items.json": 200, "/shop/items": 500}
+    run = gate("datasette", "shop-broken", url)
+    assert run.returncode == 1, run
+    assert run.failed() == LOGS_CHECKS, run  # only the logs saw it
+    assert {"test_health[health]", "test_api[items-first-page]", "test_rollback_target[rollback-target]"} <= run.passed(), run
+    assert re.search(r"\S+Z ERROR requests " + canary + r": GET http://\S+/shop/items 500", run.stdout), run
+    assert re.search(r"\S+Z DEFAULT stderr " + canary + r": Traceback \(most recent call last\):", run.stdout), run
+    assert "log entries at ERROR or above of " + canary in run.stdout, run
+    assert "Logs Explorer: https://console.cloud.google.com/logs/query;query=" in run.stdout, run
+    assert f"?project={sandbox.project}" in run.stdout, run
+    assert "RuntimeError: shop plugin: the price column cannot be formatted" in revision_log(sandbox, canary)
+    assert serving(sandbox, "shop-broken") == {stable: 100}, run  # the canary's 10 % went back
+
+
+def test_healthy_jupyterlab_canary_passes_with_its_own_403_warnings(sandbox, gate):
+    stable, canary = canary_next_to_stable(sandbox, "lab-healthy", "jupyter")
+    url = sandbox.tag_url("lab-healthy", "canary")
+    assert browse(url, "/lab", "/favicon.ico", headers={"Authorization": f"token {JUPYTER_TOKEN}"}) == {
+        "/lab": 200, "/favicon.ico": 200,
+    }
+    run = gate("jupyter", "lab-healthy", url, env={"REVGATE_AUTH_TOKEN": JUPYTER_TOKEN})
+    assert run.returncode == 0, run
+    assert LOGS_CHECKS | {"test_rollback_target[rollback-target]", "test_health[health]", "test_api[status]"} <= run.passed(), run
+    assert serving(sandbox, "lab-healthy") == {stable: 90, canary: 10}, run
+    log = revision_log(sandbox, canary)
+    # JupyterLab's own log lines on stderr, warnings among them: plain text, so DEFAULT in Cloud Logging
+    assert "[I " in log and re.search(r"\[W [^\]]+\] 403 GET /api/status", log), log
