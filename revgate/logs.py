@@ -123,6 +123,9 @@ class LogsWindow:
     waited: float
     probe_url: str
     why: str = ""
+    offset: float = 0.0
+    """Seconds to add to a time of the gate's clock to read it on Cloud Logging's (at most this much
+    ahead): the probe request log's timestamp minus the moment the gate had its answer (0 when unseen)."""
 
 
 def probe_path(path: str) -> tuple[str, str]:
@@ -171,7 +174,17 @@ def wait_for_probe(
                 f"revgate logs: Cloud Logging shows the probe request's log of {scope.describe()} after {waited:.1f} s",
                 True,
             )
-            return LogsWindow(end=end, complete=True, waited=waited, probe_url=probe_url)
+            # The window's times are compared with the entries' timestamps, which are Cloud Logging's
+            # ("timestamp: The time the event described by the log entry occurred",
+            # google/logging/v2/log_entry.proto), not the gate's: a runner's clock off by some seconds
+            # would hide the last entries (behind) or the first ones (ahead). The probe was received
+            # between `sent` and `end` of the gate's clock, so its entry's timestamp bounds the offset:
+            # the window ends at that timestamp plus the probe's round trip (never before what the probe
+            # proves), and a start read on the gate's clock moves by the offset's lower bound.
+            stamp = found[0].timestamp
+            return LogsWindow(
+                end=max(end, stamp + (end - sent)), complete=True, waited=waited, probe_url=probe_url, offset=stamp - end
+            )
         left = deadline - time.monotonic()
         if left <= 0:
             break

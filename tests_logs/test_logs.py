@@ -33,7 +33,7 @@ def test_logs(
     if logs_check.since == "revision" and revision_created is not None:
         start, label = revision_created, "the revision's creation"
     else:
-        start, label = run_started, "the start of this run"
+        start, label = run_started + logs_window.offset, "the start of this run"  # on Cloud Logging's clock
     label += f" ({time.strftime('%H:%M:%S', time.gmtime(start))} UTC)"
     try:
         own = OWN_REFUSALS | frozenset(checklist.health.retry_statuses if checklist.health else ())
