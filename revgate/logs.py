@@ -44,7 +44,7 @@ import pytest
 
 from .checklist import LOG_SEVERITIES, Logs
 from .errors import ConfigError
-from .logs_query import Entry, LogQueries, explorer_link, kinds_filter, log_name, problems_filter, time_filter
+from .logs_query import Entry, LogQueries, explorer_link, kinds_filter, log_name, problems_filter, shown_text, time_filter
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -224,9 +224,14 @@ OWN_REFUSALS = frozenset({401, 403})
 
 def is_own_request(entry: Entry, own_statuses: frozenset[int]) -> bool:
     """A request log entry of one of the gate's own requests (User-Agent ``revgate``) answered with a
-    status the gate asked for (a refusal without a token) or already judged (a readiness retry,
-    ``[health] retry_statuses``): the other checks judge those answers, the logs check does not."""
-    return entry.kind == "requests" and entry.user_agent.startswith("revgate") and entry.status in own_statuses
+    status the gate asked for (a refusal without a token, an ``[[api]]`` check's expected ``status``)
+    or already judged (a readiness retry, ``[health] retry_statuses``): the other checks judge those
+    answers, the logs check does not. So is the probe request (of this run or an earlier one) answered
+    4xx: an application may refuse the unknown query parameter (Datasette reads a table's parameters
+    as column filters: 400 "no such column"); a 5xx answer to it stays a problem."""
+    if entry.kind != "requests" or not entry.user_agent.startswith("revgate"):
+        return False
+    return entry.status in own_statuses or (f"{PROBE_PARAM}=" in entry.text and 400 <= entry.status < 500)
 
 
 def judge_logs(
@@ -237,6 +242,7 @@ def judge_logs(
     window: LogsWindow,
     start_label: str,
     own_statuses: frozenset[int] = OWN_REFUSALS,
+    scrub: Callable[[str], str] = str,
 ) -> LogsVerdict:
     """Read the entries of ``check`` over ``[start, window.end]`` and judge them (one query, paged)."""
     scope = queries.scope
@@ -270,13 +276,12 @@ def judge_logs(
     )
     counted = f"{len(problems)}{'' if read_all else '+'}"
     if len(problems) > check.max_entries:
-        shown = "\n".join("  " + e.line() for e in problems[:SHOWN])
+        shown = "\n".join("  " + e.line(scrub=scrub) for e in problems[:SHOWN])
         more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
         tolerated = f" (at most {check.max_entries} tolerated)" if check.max_entries else ""
         link = explorer_link(scope.project, query, start, window.end)
         note = "" if window.complete else f"\n(the logs were not proven complete: {window.why}; more may follow)"
-        first = " ".join(problems[0].text.split())
-        first = first if len(first) <= 100 else first[:97] + "..."
+        first = shown_text(problems[0].text, 100, scrub)  # scrubbed before it is cut
         return LogsVerdict(
             "fail",
             f"[[logs]] {check.id}: {counted} log entries {what} {where}{tolerated}"

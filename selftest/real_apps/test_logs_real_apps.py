@@ -143,3 +143,33 @@ def test_healthy_jupyterlab_canary_passes_with_its_own_403_warnings(sandbox, gat
     log = revision_log(sandbox, canary)
     # JupyterLab's own log lines on stderr, warnings among them: plain text, so DEFAULT in Cloud Logging
     assert "[I " in log and re.search(r"\[W [^\]]+\] 403 GET /api/status", log), log
+
+
+def test_datasette_refusing_the_probes_unknown_parameter_is_not_a_problem_at_warning(sandbox, gate):
+    # Datasette reads a table's query parameters as column filters: the gate's probe request
+    # GET /shop/items.json?revgate-logs-probe=ID is answered 400 "no such column", a WARNING request log.
+    stable, canary = canary_next_to_stable(sandbox, "shop-probe", "datasette")
+    url = sandbox.tag_url("shop-probe", "canary")
+    warnings = '[[logs]]\nid = "warnings"\nmin_severity = "WARNING"\nkinds = ["requests"]\n'
+    replace = {'path = "/-/versions.json"\njson = { "datasette.version" = "0.65.5" }': 'path = "/shop/items.json"'}
+    run = gate("datasette", "shop-probe", url, extra=warnings, replace=replace)
+    assert run.returncode == 0, run
+    assert LOGS_CHECKS | {"test_logs[warnings]", "test_health[health]"} <= run.passed(), run
+    assert serving(sandbox, "shop-probe") == {stable: 90, canary: 10}, run
+    probe = r'"GET /shop/items.json\?revgate-logs-probe=[0-9a-f]{32} HTTP/1.1" 400'
+    assert re.search(probe, revision_log(sandbox, canary)), revision_log(sandbox, canary)  # it was refused
+
+
+def test_only_a_4xx_answer_to_the_gates_own_probe_is_left_out():
+    from revgate.logs import OWN_REFUSALS, is_own_request
+    from revgate.logs_query import Entry
+
+    def request(status: int, agent: str = "revgate", path: str = "/shop/items.json?revgate-logs-probe=ab12") -> Entry:
+        return Entry(timestamp=0.0, severity="WARNING", kind="requests", text=f"GET http://h{path} {status}",
+                     revision="r", status=status, user_agent=agent)
+
+    assert is_own_request(request(400), OWN_REFUSALS)
+    assert not is_own_request(request(500), OWN_REFUSALS)  # a server error answering the probe is still one
+    assert not is_own_request(request(400, agent="Mozilla/5.0"), OWN_REFUSALS)  # a user's request
+    assert not is_own_request(request(400, path="/shop/items.json?x=1"), OWN_REFUSALS)  # not the probe
+    assert is_own_request(request(404, path="/shop/nothing.json"), OWN_REFUSALS | {404})  # an [[api]] check's expected 404
