@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -137,12 +137,21 @@ class Entry:
     """``httpRequest.status`` of a request log entry (0 otherwise)."""
     user_agent: str = ""
 
-    def line(self, width: int = 160) -> str:
+    def line(self, width: int = 160, scrub: Callable[[str], str] = str) -> str:
         stamp = datetime.fromtimestamp(self.timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        text = " ".join(self.text.split())
-        if len(text) > width:
-            text = text[: width - 3] + "..."
-        return f"{stamp} {self.severity} {self.kind} {self.revision}: {text}"
+        return f"{stamp} {self.severity} {self.kind} {self.revision}: {shown_text(self.text, width, scrub)}"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown_text(text: str, width: int, scrub: Callable[[str], str] = str) -> str:
+    """An entry's message as a report shows it: scrubbed of secrets *before* it is cut to ``width``
+    (a cut through a secret would leave a piece that no scrub recognizes), on one line, and with
+    control characters written as ``\\x1b`` (a log line's terminal escapes must not rewrite the
+    gate's own output)."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", " ".join(scrub(text).split()))
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _kind_of(name: str) -> str:

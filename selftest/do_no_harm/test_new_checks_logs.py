@@ -84,3 +84,23 @@ def test_new_checks_logs_a_healthy_revision_passes_whatever_the_gate_clock(sandb
         run = logs_gate(service, sandbox.service_url(service), env=_skewed_env(tmp_path, seconds))
         assert run.returncode == 0, run
         assert "Cloud Logging shows the probe request's log of " + rev in run.stdout, run
+
+
+def test_new_checks_logs_a_cut_message_never_shows_part_of_the_token_nor_terminal_escapes(sandbox, logs_gate):
+    from log_checks.conftest import write_entry
+
+    service = "cut-token"
+    rev = sandbox.deploy(service)
+    token = sandbox.env["REVGATE_AUTH_TOKEN"]
+    # the token straddles the cut of the one-line summary (100 characters) and of an entry's line (160)
+    write_entry(sandbox, service, rev, "upstream call failed, credentials=" + "x" * 50 + token, severity="ERROR")
+    write_entry(sandbox, service, rev, "y" * 150 + " " + token, severity="ERROR")
+    write_entry(sandbox, service, rev, "\x1b[1A\x1b[2K\x1b]8;;https://example.invalid\x07all checks passed", severity="ERROR")
+    run = logs_gate(service, sandbox.service_url(service))
+    assert run.returncode == 1, run
+    assert "upstream call failed, credentials=xxxxx" in run.stdout, run
+    for size in range(1, len(token) + 1):  # not a piece of the token where the cut fell
+        for before in ("x" * 10 + token[:size], "y" * 10 + " " + token[:size]):
+            assert before not in run.output and before not in run.junit_text(), (before, run.output[-2500:])
+    assert "\x1b" not in run.output and "\x07" not in run.output, run
+    assert "\\x1b[1A\\x1b[2K" in run.stdout, run  # shown, escaped: the reader sees what the line held
