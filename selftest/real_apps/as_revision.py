@@ -18,6 +18,8 @@ Faults (``--faults``, the sandbox's ``deploy(faults=[...])``), real breakage of 
 - ``plugin_raises`` (Datasette): a plugin in ``--plugins-dir`` whose ``extra_template_vars`` hook
   raises for the table page ``/shop/items`` (a 500 from Datasette, the traceback on stderr); the
   JSON API and ``/-/versions.json`` still answer right.
+- ``plugin_logs_stdout`` (Datasette): the same hook catches its error and logs it with its traceback
+  on stdout (a logger with a stdout handler), and the page is still a 200.
 """
 
 from __future__ import annotations
@@ -45,6 +47,27 @@ def extra_template_vars(view_name, request):
     return {}
 '''
 
+SWALLOWING_PLUGIN = '''
+import logging
+import sys
+
+from datasette import hookimpl
+
+log = logging.getLogger("shop_plugin")
+log.addHandler(logging.StreamHandler(sys.stdout))  # a twelve-factor app: its logs on stdout
+log.propagate = False
+
+
+@hookimpl
+def extra_template_vars(view_name, request):
+    if request is not None and request.path == "/shop/items":
+        try:
+            raise RuntimeError("shop plugin: the price column cannot be formatted")
+        except RuntimeError:
+            log.exception("shop plugin failed; the page is shown without prices")
+    return {}
+'''
+
 
 def _shop(folder: Path) -> Path:
     db = folder / "shop.db"
@@ -59,10 +82,11 @@ def datasette_command(folder: Path, *, host: str, port: int, faults: set[str]) -
         sys.executable, "-m", "datasette", "serve", str(_shop(folder)), "--host", host, "--port", str(port),
         "--setting", "default_page_size", "20",
     ]
-    if "plugin_raises" in faults:
+    plugin = BROKEN_PLUGIN if "plugin_raises" in faults else SWALLOWING_PLUGIN if "plugin_logs_stdout" in faults else ""
+    if plugin:
         plugins = folder / "plugins"
         plugins.mkdir()
-        (plugins / "shop_plugin.py").write_text(BROKEN_PLUGIN)
+        (plugins / "shop_plugin.py").write_text(plugin)
         cmd += ["--plugins-dir", str(plugins)]
     return cmd
 

@@ -173,3 +173,17 @@ def test_only_a_4xx_answer_to_the_gates_own_probe_is_left_out():
     assert not is_own_request(request(400, agent="Mozilla/5.0"), OWN_REFUSALS)  # a user's request
     assert not is_own_request(request(400, path="/shop/items.json?x=1"), OWN_REFUSALS)  # not the probe
     assert is_own_request(request(404, path="/shop/nothing.json"), OWN_REFUSALS | {404})  # an [[api]] check's expected 404
+
+
+def test_a_traceback_logged_on_stdout_behind_a_200_fails_the_tracebacks_check(sandbox, gate):
+    # The app catches its error, logs it with its traceback on stdout (plain text: DEFAULT, so the
+    # errors check does not see it) and still answers 200: only the tracebacks deny pattern finds it.
+    stable, canary = canary_next_to_stable(sandbox, "shop-swallowed", "datasette", faults=("plugin_logs_stdout",))
+    url = sandbox.tag_url("shop-swallowed", "canary")
+    assert browse(url, "/shop/items") == {"/shop/items": 200}
+    run = gate("datasette", "shop-swallowed", url)
+    assert run.returncode == 1, run
+    assert run.failed() == {"test_logs[tracebacks]"}, run
+    assert "test_logs[errors]" in run.passed(), run
+    assert re.search(r"\S+Z DEFAULT stdout " + canary + r": Traceback \(most recent call last\):", run.stdout), run
+    assert serving(sandbox, "shop-swallowed") == {stable: 100}, run
