@@ -317,7 +317,8 @@ class Batch:
 
     def __init__(self, config: NotifyConfig, message: Message) -> None:
         self.message = message
-        self.deadline = time.monotonic() + config.budget + 0.5
+        self.started = time.monotonic()
+        self.deadline = self.started + config.budget + 0.5
         self.budget = config.budget
         self.deliveries: list[Delivery] = []
         self._threads: list[threading.Thread] = []
@@ -336,13 +337,18 @@ class Batch:
             self._threads.append(thread)
             thread.start()
 
-    def wait(self) -> list[Delivery]:
+    def wait(self, until: float | None = None) -> list[Delivery]:
+        """Join the threads until the budget is spent, or ``until`` (monotonic) when that comes first."""
+        deadline = self.deadline if until is None else min(self.deadline, until)
         for thread in self._threads:
-            thread.join(max(0.0, self.deadline - time.monotonic()))
+            thread.join(max(0.0, deadline - time.monotonic()))
         for record in self.deliveries:
             if record.status == "sending":  # still in its thread: given up, it ends with the process
-                record.status, record.error = "failed", f"still sending after {self.budget:g} s: given up"
-                record.seconds = round(self.budget, 3)
+                if deadline < self.deadline:
+                    record.status, record.error = "failed", "still sending when the grace after the signal ran out: given up"
+                else:
+                    record.status, record.error = "failed", f"still sending after {self.budget:g} s: given up"
+                record.seconds = round(min(self.budget, max(0.0, time.monotonic() - self.started)), 3)
         return self.deliveries
 
 
@@ -548,6 +554,21 @@ class NotifyPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._session_ran = True  # only a session that started gets an end message (never a usage error)
+        self._finishing_at = time.monotonic()  # tryfirst: before the rollback is joined
+
+    def _until(self) -> float | None:
+        """After SIGTERM or SIGINT, the end of the grace period (``REVGATE_INTERRUPT_GRACE``), counted
+        from the session's finish (which the signal starts): the rollback's join and every message
+        share it, so the runner's SIGKILL does not come before the JSON report is written."""
+        from .plugin import interrupt_grace, interrupted_by
+
+        if not interrupted_by(self.config):
+            return None
+        try:
+            grace = interrupt_grace()
+        except RevgateError:
+            grace = 0.0
+        return getattr(self, "_finishing_at", time.monotonic()) + grace
 
     def _finish(self) -> list[Delivery]:
         """Wait for the rollback message (bounded), send the end message (bounded); once."""
@@ -558,8 +579,9 @@ class NotifyPlugin:
             self._closed = True
             batches = list(self._batches)
         deliveries: list[Delivery] = []
+        until = self._until()
         for batch in batches:
-            deliveries += batch.wait()
+            deliveries += batch.wait(until)
         try:
             session = self.session
             exitstatus = int(session.exitstatus) if session is not None else 0
@@ -569,7 +591,7 @@ class NotifyPlugin:
             checks_verdict = results.verdict if results is not None else "ERROR"
             verdict = final_verdict(exitstatus, checks_verdict)
             if "end" in self.notify.on and (not self.notify.only_on or verdict in self.notify.only_on):
-                deliveries += Batch(self.notify, finished_message(self.config, exitstatus, self.run_url)).wait()
+                deliveries += Batch(self.notify, finished_message(self.config, exitstatus, self.run_url)).wait(until)
         except Exception as exc:  # noqa: BLE001 - a notification never changes the verdict
             deliveries.append(Delivery(event=RUN_FINISHED, url="-", format="-", status="failed",
                                        error=f"the message could not be built: {type(exc).__name__}: {exc}"[:200]))
