@@ -136,13 +136,28 @@ def test_healthy_jupyterlab_canary_passes_with_its_own_403_warnings(sandbox, gat
     assert browse(url, "/lab", "/favicon.ico", headers={"Authorization": f"token {JUPYTER_TOKEN}"}) == {
         "/lab": 200, "/favicon.ico": 200,
     }
-    run = gate("jupyter", "lab-healthy", url, env={"REVGATE_AUTH_TOKEN": JUPYTER_TOKEN})
+    kernel = httpx.post(url + "/api/kernels", headers={"Authorization": f"token {JUPYTER_TOKEN}"}, json={"name": "python3"}, timeout=60)
+    assert kernel.status_code == 201, kernel.text
+    channels = re.search(r"^\[\[websocket\]\]\n.*?^\]\n", (HERE / "jupyter.toml").read_text(), re.M | re.S).group(0)
+    channels = channels.replace("{kernel_id}", kernel.json()["id"])
+    run = gate("jupyter", "lab-healthy", url, extra=channels, env={"REVGATE_AUTH_TOKEN": JUPYTER_TOKEN})
     assert run.returncode == 0, run
-    assert LOGS_CHECKS | {"test_rollback_target[rollback-target]", "test_health[health]", "test_api[status]"} <= run.passed(), run
+    assert LOGS_CHECKS | {"test_rollback_target[rollback-target]", "test_health[health]", "test_api[status]",
+                          "test_websocket[kernel-channels]"} <= run.passed(), run
     assert serving(sandbox, "lab-healthy") == {stable: 90, canary: 10}, run
     log = revision_log(sandbox, canary)
     # JupyterLab's own log lines on stderr, warnings among them: plain text, so DEFAULT in Cloud Logging
     assert "[I " in log and re.search(r"\[W [^\]]+\] 403 GET /api/status", log), log
+
+    # A health path that needs the token: the probe request (sent without one) is refused 403, and
+    # its request log still proves the logs complete; the refusal is the gate's own, not a problem.
+    warnings = '[[logs]]\nid = "warnings"\nmin_severity = "WARNING"\nkinds = ["requests"]\n'
+    replace = {'path = "/api"\nstatus = 200\ncontains = "version"': 'path = "/api/status"\nauth = true\ncontains = "started"'}
+    run = gate("jupyter", "lab-healthy", url, extra=warnings, replace=replace, env={"REVGATE_AUTH_TOKEN": JUPYTER_TOKEN})
+    assert run.returncode == 0, run
+    assert LOGS_CHECKS | {"test_logs[warnings]", "test_health[health]"} <= run.passed(), run
+    assert re.search(r"\[W [^\]]+\] 403 GET /api/status\?revgate-logs-probe=[0-9a-f]{32} ", revision_log(sandbox, canary))
+    assert serving(sandbox, "lab-healthy") == {stable: 90, canary: 10}, run
 
 
 def test_datasette_refusing_the_probes_unknown_parameter_is_not_a_problem_at_warning(sandbox, gate):
