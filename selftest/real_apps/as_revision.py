@@ -20,6 +20,8 @@ Faults (``--faults``, the sandbox's ``deploy(faults=[...])``), real breakage of 
   JSON API and ``/-/versions.json`` still answer right.
 - ``plugin_logs_stdout`` (Datasette): the same hook catches its error and logs it with its traceback
   on stdout (a logger with a stdout handler), and the page is still a 200.
+- ``missing_extension`` (JupyterLab): a server extension is enabled that is not installed; Jupyter
+  logs a warning with its traceback at start and serves as usual.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ def jupyter_command(folder: Path, *, host: str, port: int, faults: set[str]) -> 
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ip={host}", f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={JUPYTER_TOKEN}", f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *(['--ServerApp.jpserver_extensions={"shop_missing_extension": True}'] if "missing_extension" in faults else []),
     ]
 
 

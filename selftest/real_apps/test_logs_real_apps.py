@@ -56,16 +56,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> Callable[..., object]:
-    """``gate(app, service, url, *args, extra="...")``: the gate with the app's checklist and the shipped logs checks."""
+    """``gate(app, service, url, *args, extra="...", replace={old: new})``: the gate with the app's checklist,
+    the shipped logs checks and rollback section, and ``extra``; ``replace`` edits that text."""
 
     def run(app: str, service: str, url: str, *args: str, extra: str = "", replace: dict[str, str] | None = None,
             env: dict[str, str] | None = None) -> object:
-        text = (HERE / f"{app}_revision.toml").read_text()
+        text = (HERE / f"{app}_revision.toml").read_text() + "\n" + shipped_gating_sections() + "\n" + extra
         for old, new in (replace or {}).items():
-            assert old in text, f"{old!r} is not in {app}_revision.toml"
+            assert old in text, f"{old!r} is not in {app}_revision.toml nor the shipped sections"
             text = text.replace(old, new)
         checklist = tmp_path / f"{app}-{len(list(tmp_path.glob(app + '-*.toml')))}.toml"
-        checklist.write_text(text + "\n" + shipped_gating_sections() + "\n" + extra)
+        checklist.write_text(text)
         return run_suite(
             "tests_smoke", "tests_revision", "tests_logs",
             f"--checklist={checklist}", f"--revision-url={url}", f"--service={service}", "--rollback=on-failure",
@@ -76,8 +77,10 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> 
     return run
 
 
-def canary_next_to_stable(sandbox: Sandbox, service: str, app: str, faults: tuple[str, ...] = ()) -> tuple[str, str]:
-    stable = sandbox.deploy(service, env={"REAL_APP": app})
+def canary_next_to_stable(
+    sandbox: Sandbox, service: str, app: str, faults: tuple[str, ...] = (), stable_faults: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    stable = sandbox.deploy(service, env={"REAL_APP": app}, faults=stable_faults)
     canary = sandbox.deploy(service, env={"REAL_APP": app}, tag="canary", no_traffic=True, faults=faults)
     sandbox.update_traffic(service, to_revisions={stable: 90, canary: 10})
     return stable, canary
@@ -202,3 +205,26 @@ def test_a_traceback_logged_on_stdout_behind_a_200_fails_the_tracebacks_check(sa
     assert "test_logs[errors]" in run.passed(), run
     assert re.search(r"\S+Z DEFAULT stdout " + canary + r": Traceback \(most recent call last\):", run.stdout), run
     assert serving(sandbox, "shop-swallowed") == {stable: 100}, run
+
+
+def test_a_start_up_traceback_of_every_revision_fails_tracebacks_unless_since_run(sandbox, gate):
+    # JupyterLab with an enabled server extension that is not installed serves as usual but logs a
+    # warning with its traceback at start, in the stable revision and the canary alike. The shipped
+    # tracebacks check fails the canary (deny wins over allow, and the traceback's first line names no
+    # exception); since = "run" leaves the revision's start-up out and judges what the run saw.
+    same = ("missing_extension",)
+    stable, canary = canary_next_to_stable(sandbox, "lab-extension", "jupyter", faults=same, stable_faults=same)
+    assert "shop_missing_extension | error adding extension" in revision_log(sandbox, stable)
+    url = sandbox.tag_url("lab-extension", "canary")
+    assert "shop_missing_extension | error adding extension" in revision_log(sandbox, canary)
+    env = {"REVGATE_AUTH_TOKEN": JUPYTER_TOKEN}
+    since_run = '[[logs]]\nid = "tracebacks"\nsince = "run"\n'
+    run = gate("jupyter", "lab-extension", url, env=env, replace={'[[logs]]\nid = "tracebacks"\n': since_run})
+    assert run.returncode == 0, run
+    assert LOGS_CHECKS <= run.passed(), run
+    assert serving(sandbox, "lab-extension") == {stable: 90, canary: 10}, run
+    run = gate("jupyter", "lab-extension", url, env=env)
+    assert run.returncode == 1, run
+    assert run.failed() == {"test_logs[tracebacks]"}, run
+    assert re.search(r"\S+Z DEFAULT stderr " + canary + r": Traceback \(most recent call last\):", run.stdout), run
+    assert serving(sandbox, "lab-extension") == {stable: 100}, run
