@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from typing import Any, Literal
 
 import pytest
 
-from .checklist import LOG_SEVERITIES, Logs
+from .checklist import LOG_SEVERITIES, Logs, log_pattern
 from .errors import ConfigError
 from .logs_query import Entry, LogQueries, explorer_link, kinds_filter, log_name, problems_filter, shown_text, time_filter
 
@@ -255,8 +254,8 @@ def judge_logs(
         ]
     )
     entries, read_all = queries.list(query, what=f"[[logs]] {check.id}")
-    deny = [re.compile(p) for p in check.deny]
-    allow = [re.compile(p) for p in check.allow]
+    deny = [log_pattern(p) for p in check.deny]
+    allow = [log_pattern(p) for p in check.allow]
     wanted = _severity_rank(check.min_severity)
     problems: list[Entry] = []
     allowed = 0
@@ -265,7 +264,7 @@ def judge_logs(
             continue
         denied = any(p.search(entry.text) for p in deny)
         if not denied and _severity_rank(entry.severity) < wanted:
-            continue  # returned for a deny pattern that Python's re does not match the same way
+            continue  # returned for a deny pattern matched in another field than the message
         if not denied and any(p.search(entry.text) for p in allow):
             allowed += 1
             continue

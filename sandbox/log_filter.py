@@ -4,8 +4,8 @@ Source: "Logging query language", https://cloud.google.com/logging/docs/view/log
 What is modelled:
 
 - comparisons ``FIELD OP VALUE`` with ``=``, ``!=``, ``>``, ``<``, ``>=``, ``<=``, ``:`` (has: a
-  substring, case-insensitive) and ``=~`` / ``!~`` (regular expression search; Google documents
-  RE2, the fake uses Python's ``re``, which accepts every RE2 pattern revgate sends);
+  substring, case-insensitive) and ``=~`` / ``!~`` (regular expression search in RE2, as Google
+  documents: a pattern RE2 refuses is INVALID_ARGUMENT, and matching takes linear time);
 - ``AND``, ``OR``, ``NOT``, parentheses, and juxtaposition as an implicit ``AND``; as the page says,
   ``OR`` binds tighter than ``AND`` (``a OR b AND c`` is ``(a OR b) AND c``);
 - fields: ``logName``, ``severity`` (compared in LogSeverity order, by name or number),
@@ -141,10 +141,15 @@ def _compare(field: str, op: str, raw: str) -> Predicate:
 
         return stamp
     if op in ("=~", "!~"):
+        import re2
+
+        options = re2.Options()
+        options.log_errors = False
         try:
-            pattern = re.compile(raw)
-        except re.error as exc:
-            raise InvalidFilter(f"{raw!r} is not a valid regular expression ({exc})") from None
+            pattern = re2.compile(raw, options=options)
+        except re2.error as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            raise InvalidFilter(f"{raw!r} is not a valid RE2 regular expression ({reason})") from None
 
         def regex(entry: Entry) -> bool:
             have = _lookup(entry, field)

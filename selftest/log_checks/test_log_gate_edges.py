@@ -73,3 +73,28 @@ def test_query_names_the_revision(sandbox, gate, service_name):
         assert f'resource.labels.location="{sandbox.region}"' in query, query
     judged = [q for q in asked if "severity>=ERROR" in q]
     assert judged and 'timestamp>="' in judged[0] and 'timestamp<="' in judged[0], asked
+
+
+def test_a_pattern_cloud_logging_cannot_take_is_a_usage_error(run_suite, tmp_path):
+    """deny and allow are sent to Cloud Logging's =~, which is RE2: Python-only syntax (lookbehind) is
+    refused before any check, in one line, rather than found out as NOT VERIFIED at the query."""
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text('[health]\n\n[[logs]]\nid = "lookbehind"\ndeny = ["(?<=GET )/boom"]\n')
+
+    run = run_suite("--revision-url=http://127.0.0.1:9", f"--checklist={checklist}")
+
+    run.assert_usage_error("[[logs]] 'lookbehind' key 'deny'", "is not a regular expression Cloud Logging accepts (RE2 syntax")
+    assert "re2.cc" not in run.output  # RE2's own log line stays out of the one-line message
+
+
+def test_a_backtracking_pattern_cannot_hang_the_gate(sandbox, gate, service_name):
+    """(a+)+$ backtracks exponentially in Python's re on a long run of 'a' that ends otherwise
+    (minutes at 40 characters); matched as RE2, as Cloud Logging does, it takes linear time."""
+    sandbox.deploy(service_name, faults=["log_errors"])
+    url = sandbox.service_url(service_name)
+    send(url, 1, path="/" + "a" * 40 + "!")  # logged: "simulated error while handling GET /aaaa...a!"
+
+    run = gate(service_name, url, logs='[[logs]]\nid = "redos"\nkinds = ["stdout"]\nmin_severity = "EMERGENCY"\ndeny = ["(a+)+$"]\n')
+
+    assert run.returncode == 0, run  # nothing ends with an 'a': no problem, and the gate ends
+    assert run.outcomes["test_logs[redos]"] == "passed"

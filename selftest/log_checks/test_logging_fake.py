@@ -99,7 +99,8 @@ def test_filter_comparisons_and_precedence():
         ('timestamp>="yesterday"', "is not an RFC 3339 timestamp"),
         ('severity>=LOUD', "is not a LogSeverity"),
         ('(severity>=ERROR', "the filter ends too early"),
-        ('textPayload=~"("', "is not a valid regular expression"),
+        ('textPayload=~"("', "is not a valid RE2 regular expression"),
+        ('textPayload=~"(?<=x)y"', "is not a valid RE2 regular expression"),
     ],
 )
 def test_filter_refuses_what_it_does_not_support(text, fragment):
