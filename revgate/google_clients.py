@@ -23,6 +23,7 @@ __all__ = [
     "RUN_ENDPOINT_ENV",
     "MONITORING_ENDPOINT_ENV",
     "bounded_retry",
+    "could_not_answer",
     "services_client",
     "revisions_client",
     "metric_client",
@@ -119,3 +120,27 @@ def bounded_retry(*, deadline: float = 10.0) -> Retry:
         multiplier=2.0,
         timeout=deadline,
     )
+
+
+def could_not_answer(api: str, what: str, scope: Any, exc: BaseException, *, retry_deadline: float, judged: str) -> str:
+    """One line for a Google API that did not answer a query, or refused it: ``api`` names the
+    service ("Cloud Logging"), ``what`` the query, ``scope`` has ``service`` and ``project``,
+    ``judged`` what cannot be verified then ("the logs")."""
+    from google.api_core.exceptions import RetryError
+
+    if isinstance(exc, RetryError):
+        return (
+            f"{api} did not answer the {what} query of service {scope.service} "
+            f"within {retry_deadline:g} s ({_first_line(exc.cause or exc)}): {judged} cannot be verified"
+        )
+    status = getattr(exc, "grpc_status_code", None)
+    code = status.name if status is not None else type(exc).__name__
+    return (
+        f"{api} refused the {what} query of service {scope.service} in project "
+        f"{scope.project} ({code}: {_first_line(getattr(exc, 'message', None) or exc)}): {judged} cannot be verified"
+    )
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip() or type(value).__name__
+    return text.splitlines()[0][:300]

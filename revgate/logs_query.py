@@ -202,7 +202,7 @@ class LogQueries:
         ``limit`` or ``max_pages`` pages stopped the read)."""
         from google.api_core.exceptions import GoogleAPICallError, RetryError
 
-        from .google_clients import bounded_retry
+        from .google_clients import bounded_retry, could_not_answer
 
         request = {
             "resource_names": [f"projects/{self.scope.project}"],
@@ -225,21 +225,8 @@ class LogQueries:
                 if (limit is not None and len(found) >= limit) or i + 1 >= self.max_pages:
                     complete = not page.next_page_token
                     break
-        except RetryError as exc:
+        except (RetryError, GoogleAPICallError) as exc:
             raise LoggingUnavailable(
-                f"Cloud Logging did not answer the {what} query of service {self.scope.service} "
-                f"within {self.retry_deadline:g} s ({_first_line(exc.cause or exc)}): the logs cannot be verified"
-            ) from None
-        except GoogleAPICallError as exc:
-            status = getattr(exc, "grpc_status_code", None)
-            code = status.name if status is not None else type(exc).__name__
-            raise LoggingUnavailable(
-                f"Cloud Logging refused the {what} query of service {self.scope.service} in project "
-                f"{self.scope.project} ({code}: {_first_line(exc.message or exc)}): the logs cannot be verified"
+                could_not_answer("Cloud Logging", what, self.scope, exc, retry_deadline=self.retry_deadline, judged="the logs")
             ) from None
         return found, complete
-
-
-def _first_line(value: object) -> str:
-    text = str(value).strip() or type(value).__name__
-    return text.splitlines()[0][:300]

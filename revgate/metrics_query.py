@@ -211,7 +211,7 @@ class Queries:
         from google.api_core.exceptions import GoogleAPICallError, RetryError
         from google.cloud import monitoring_v3
 
-        from .google_clients import bounded_retry
+        from .google_clients import bounded_retry, could_not_answer
 
         aggregation = monitoring_v3.Aggregation(
             alignment_period={"seconds": window.seconds},
@@ -238,26 +238,13 @@ class Queries:
                 if i:
                     self._count(short)
                 found.extend(ts for ts in page.time_series if ts.resource.labels.get("revision_name", "") in revisions)
-        except RetryError as exc:
+        except (RetryError, GoogleAPICallError) as exc:
             raise MonitoringUnavailable(
-                f"Cloud Monitoring did not answer the {short} query of service {self.scope.service} "
-                f"within {self.retry_deadline:g} s ({_first_line(exc.cause or exc)}): the metrics cannot be verified"
-            ) from None
-        except GoogleAPICallError as exc:
-            status = getattr(exc, "grpc_status_code", None)
-            code = status.name if status is not None else type(exc).__name__
-            raise MonitoringUnavailable(
-                f"Cloud Monitoring refused the {short} query of service {self.scope.service} in project "
-                f"{self.scope.project} ({code}: {_first_line(exc.message or exc)}): the metrics cannot be verified"
+                could_not_answer("Cloud Monitoring", short, self.scope, exc, retry_deadline=self.retry_deadline, judged="the metrics")
             ) from None
         return found
 
     def _count(self, short: str) -> None:
         self.calls += 1
         self.calls_by_metric[short] = self.calls_by_metric.get(short, 0) + 1
-
-
-def _first_line(value: object) -> str:
-    text = str(value).strip() or type(value).__name__
-    return text.splitlines()[0][:300]
 
