@@ -283,7 +283,7 @@ def judge_logs(
         first = shown_text(problems[0].text, 100, scrub)  # scrubbed before it is cut
         return LogsVerdict(
             "fail",
-            f"[[logs]] {check.id}: {counted} log entries {what} {where}{tolerated}"
+            f"[[logs]] {check.id}: {counted} log {'entry' if counted == 1 else 'entries'} {what} {where}{tolerated}"
             f"{f', {allowed} allowed' if allowed else ''}; first: {problems[0].severity} {problems[0].kind}: {first}"
             f"\n{shown}{more}{note}\nLogs Explorer: {link}",
             tuple(problems),

@@ -35,7 +35,7 @@ def test_log_errors_fails_with_the_entry_and_a_link_and_rolls_the_canary_back(sa
     assert run.failed() == {"test_logs[errors]"}, run
     line = re.search(r"^\s+(\S+Z) ERROR stdout " + canary + r": simulated error while handling GET /health.*$", run.stdout, re.M)
     assert line, run  # timestamp, severity, log, revision, the message
-    assert "log entries at ERROR or above of " + canary in run.stdout, run
+    assert "at ERROR or above of " + canary in run.stdout, run
     assert "Logs Explorer: https://console.cloud.google.com/logs/query;query=" in run.stdout, run
     assert f"?project={sandbox.project}" in run.stdout, run
     assert serving(sandbox, service_name) == {stable: 100}, run  # the canary's 10 % went back

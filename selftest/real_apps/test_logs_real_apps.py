@@ -126,7 +126,7 @@ def test_datasette_plugin_raising_for_users_fails_the_logs_checks_and_rolls_the_
     assert {"test_health[health]", "test_api[items-first-page]", "test_rollback_target[rollback-target]"} <= run.passed(), run
     assert re.search(r"\S+Z ERROR requests " + canary + r": GET http://\S+/shop/items 500", run.stdout), run
     assert re.search(r"\S+Z DEFAULT stderr " + canary + r": Traceback \(most recent call last\):", run.stdout), run
-    assert "log entries at ERROR or above of " + canary in run.stdout, run
+    assert "at ERROR or above of " + canary in run.stdout, run
     assert "Logs Explorer: https://console.cloud.google.com/logs/query;query=" in run.stdout, run
     assert f"?project={sandbox.project}" in run.stdout, run
     assert "RuntimeError: shop plugin: the price column cannot be formatted" in revision_log(sandbox, canary)
