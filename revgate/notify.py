@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from .errors import ConfigError, RevgateError
+from .results import notifications_key
 from .notify_formats import (
     ROLLBACK_STARTED,
     RUN_FINISHED,
@@ -64,7 +65,6 @@ __all__ = [
     "check_webhook_url",
     "deliver",
     "finished_message",
-    "notifications_key",
     "resolve_notify",
     "rollback_message",
 ]
@@ -430,7 +430,7 @@ def final_verdict(exitstatus: int, checks_verdict: str) -> str:
 
 def finished_message(config: pytest.Config, exitstatus: int, run_url: str | None) -> Message:
     """The end of the run: verdict, subject, failures, traffic, rollback and promotion."""
-    from .plugin import interrupted_by
+    from .interrupts import interrupted_by
     from .report import target_info, traffic_records
     from .results import RunResults, results_key
 
@@ -505,8 +505,6 @@ def _deployment(config: pytest.Config) -> Any:
 # -- the plugin --------------------------------------------------------------------------------
 
 notify_key = pytest.StashKey[NotifyConfig]()
-notifications_key = pytest.StashKey[list[dict[str, Any]]]()
-"""What was sent, one entry per message and webhook (:meth:`Delivery.to_dict`); the JSON report's ``notifications``."""
 
 
 class NotifyPlugin:
@@ -560,7 +558,7 @@ class NotifyPlugin:
         """After SIGTERM or SIGINT, the end of the grace period (``REVGATE_INTERRUPT_GRACE``), counted
         from the session's finish (which the signal starts): the rollback's join and every message
         share it, so the runner's SIGKILL does not come before the JSON report is written."""
-        from .plugin import interrupt_grace, interrupted_by
+        from .interrupts import interrupt_grace, interrupted_by
 
         if not interrupted_by(self.config):
             return None
@@ -642,11 +640,6 @@ class NotifyPlugin:
                 sys.stderr.write(scrub(line[0], config) + "\n")
         except Exception:  # noqa: BLE001
             pass
-
-
-def notifications_of(config: pytest.Config) -> list[dict[str, Any]] | None:
-    """The JSON report's ``notifications`` (None when no webhook was configured)."""
-    return config.stash.get(notifications_key, None)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 
 from .errors import NOT_VERIFIED_EXIT, NotVerified, RevgateError
+from .interrupts import Finishing, install_signal_handlers, interrupt_grace
+from .results import NOT_VERIFIED_PROPERTY, is_gating_failure, is_not_verified
 from .settings import Settings, resolve_settings, settings_key
 
-__all__ = ["CRASHES", "NOT_VERIFIED_PROPERTY", "PARAMETRIZED", "is_gating_failure", "is_not_verified", "settings_of"]
+__all__ = ["CRASHES", "PARAMETRIZED", "settings_of"]
 
-NOT_VERIFIED_PROPERTY = ("revgate", "not-verified")
-"""The user property of a check the gate could not verify (it travels with xdist workers' reports)."""
 CRASHES: tuple[type[BaseException], ...] = (
     TypeError,
     AttributeError,
@@ -66,15 +66,6 @@ _nothing_verified_key = pytest.StashKey[bool]()
 
 def settings_of(config: pytest.Config) -> Settings:
     return config.stash[settings_key]
-
-
-def is_gating_failure(report: pytest.TestReport) -> bool:
-    """A failed or errored test that is not advisory (skips, and so NOT VERIFIED checks, never count)."""
-    return report.failed and "advisory" not in report.keywords
-
-
-def is_not_verified(report: pytest.TestReport) -> bool:
-    return report.skipped and NOT_VERIFIED_PROPERTY in [tuple(p) for p in report.user_properties]
 
 
 def _causes(exc: BaseException | None) -> list[BaseException]:
@@ -133,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "revgate-xdist")
     if workerinput is None:
-        config.pluginmanager.register(_Finishing(), "revgate-finishing")
+        config.pluginmanager.register(Finishing(), "revgate-finishing")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -149,86 +140,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         interrupt_grace()
     except RevgateError as exc:
         raise pytest.UsageError(str(exc)) from None
-    _install_signal_handlers(config)
-
-
-INTERRUPT_GRACE = 25.0
-"""Seconds a rollback already started may still take after SIGTERM or SIGINT (CI runners send
-SIGKILL some seconds after SIGTERM; a rollback normally completes in well under a second).
-``REVGATE_INTERRUPT_GRACE`` (0.1-600 s) sets another bound."""
-GRACE_ENV = "REVGATE_INTERRUPT_GRACE"
-
-
-def interrupt_grace() -> float:
-    """The grace period: ``REVGATE_INTERRUPT_GRACE`` when set (checked at session start), else the default."""
-    import math
-    import os
-
-    raw = os.environ.get(GRACE_ENV)
-    if not raw:
-        return INTERRUPT_GRACE
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (0.1 <= value <= 600):  # also refuses nan and inf
-        raise RevgateError(f"{GRACE_ENV} {raw!r}: give the seconds a rollback may still take after a signal, 0.1 to 600")
-    return value
-_interrupt_key = pytest.StashKey[dict[str, Any]]()
-
-
-def interrupted_by(config: pytest.Config) -> str | None:
-    """``SIGTERM`` or ``SIGINT`` when the run was stopped by a signal, else None."""
-    state = config.stash.get(_interrupt_key, None)
-    return state["signal"] if state and state["signal"] else None
-
-
-def _install_signal_handlers(config: pytest.Config) -> None:
-    """SIGTERM and SIGINT stop the checks once (a KeyboardInterrupt in the main thread, as pytest
-    expects), never the rollback: the session then finishes (the rollback thread joined within
-    :data:`INTERRUPT_GRACE`, the record and the summary written). A second signal, or one that
-    arrives while the session is finishing, only says so."""
-    import signal
-    import sys
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    state: dict[str, Any] = {"signal": None, "finishing": False, "count": 0}
-    config.stash[_interrupt_key] = state
-
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        state["count"] += 1
-        if state["signal"] is None and not state["finishing"]:
-            state["signal"] = name
-            raise KeyboardInterrupt(f"{name}: stopping the checks")
-        state["signal"] = state["signal"] or name
-        try:
-            sys.stderr.write(
-                f"revgate: {name} again: finishing the rollback and the reports first "
-                f"(at most {interrupt_grace():g} s)\n"
-            )
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            signal.signal(signum, handler)
-        except (ValueError, OSError):  # pragma: no cover - not the main thread, or no such signal
-            pass
-
-
-class _Finishing:
-    """Registered at configure: marks the session as finishing before any other sessionfinish hook."""
-
-    @staticmethod
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-        state = session.config.stash.get(_interrupt_key, None)
-        if state is not None:
-            state["finishing"] = True
+    install_signal_handlers(config)
 
 
 class _XdistHooks:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from .results import Check, RunResults, deployment_of, results_key
+from .results import Check, RunResults, deployment_of, notifications_key, results_key
 
 __all__ = ["add_options", "traffic_records"]
 
@@ -171,9 +171,7 @@ def summary_dict(config: pytest.Config, results: RunResults) -> dict[str, Any]:
 
 def _notifications(config: pytest.Config) -> list[dict[str, Any]] | None:
     """Each message sent to each webhook (URL redacted) and its status; None when none was configured."""
-    from .notify import notifications_of
-
-    return notifications_of(config)
+    return config.stash.get(notifications_key, None)
 
 
 def _publication(config: pytest.Config) -> dict[str, Any] | None:
@@ -248,7 +246,7 @@ class ReportPlugin:
             if not check.bad:
                 check.outcome, check.message = outcome, scrub(message_of(report), self.config)
         elif report.skipped and report.when in ("setup", "call") and not check.bad:
-            from .plugin import is_not_verified
+            from .results import is_not_verified
 
             outcome = "not-verified" if is_not_verified(report) else "skipped"
             check.outcome, check.message = outcome, scrub(message_of(report).removeprefix("NOT VERIFIED: "), self.config)

@@ -2,8 +2,9 @@
 :class:`RunResults` of the run in ``config.stash[results_key]``, and the
 deployment the rollback plugin resolved (:func:`deployment_of`).
 
-A data module: the reports (:mod:`revgate.report`) and the published metrics
-(:mod:`revgate.publish`) both read it, and it imports neither.
+A data module: the reports (:mod:`revgate.report`), the published metrics
+(:mod:`revgate.publish`) and the notifications (:mod:`revgate.notify`) read
+or fill it, and it imports none of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,28 @@ from typing import Any
 
 import pytest
 
-__all__ = ["Check", "RunResults", "deployment_of", "results_key"]
+__all__ = [
+    "NOT_VERIFIED_PROPERTY",
+    "Check",
+    "RunResults",
+    "deployment_of",
+    "is_gating_failure",
+    "is_not_verified",
+    "notifications_key",
+    "results_key",
+]
+
+NOT_VERIFIED_PROPERTY = ("revgate", "not-verified")
+"""The user property of a check the gate could not verify (it travels with xdist workers' reports)."""
+
+
+def is_gating_failure(report: pytest.TestReport) -> bool:
+    """A failed or errored test that is not advisory (skips, and so NOT VERIFIED checks, never count)."""
+    return report.failed and "advisory" not in report.keywords
+
+
+def is_not_verified(report: pytest.TestReport) -> bool:
+    return report.skipped and NOT_VERIFIED_PROPERTY in [tuple(p) for p in report.user_properties]
 
 
 @dataclass(kw_only=True)
@@ -122,6 +144,9 @@ class RunResults:
 
 
 results_key = pytest.StashKey[RunResults]()
+notifications_key = pytest.StashKey[list[dict[str, Any]]]()
+"""What :mod:`revgate.notify` sent, one entry per message and webhook; the JSON report's ``notifications``
+(absent when no webhook was configured)."""
 
 
 def deployment_of(config: pytest.Config) -> Any:

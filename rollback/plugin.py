@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from revgate.errors import RevgateError
-from revgate.plugin import is_gating_failure
+from revgate.results import is_gating_failure
 from revgate.settings import settings_key
 
 from .deployment import Deployment, deployment_key, resolve_deployment, resolve_mode, service_snapshot_key
@@ -106,7 +106,7 @@ class RollbackPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from revgate.plugin import interrupt_grace, interrupted_by
+        from revgate.interrupts import interrupt_grace, interrupted_by
 
         interrupted = interrupted_by(session.config)
         if interrupted:
