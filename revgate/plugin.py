@@ -10,8 +10,8 @@
 - Three verdicts. FAIL: a gating check found the revision wrong (only this
   rolls back). NOT VERIFIED: the gate could not check (a check raised
   :class:`~revgate.errors.NotVerified`: no metric data, an inconclusive
-  baseline; or a check failed because Cloud Monitoring did not answer, or the
-  browser could not be set up; or revgate's own code crashed, see
+  baseline, logs not shown complete; or a check failed because Cloud Monitoring
+  or Cloud Logging did not answer, or the browser could not be set up; or revgate's own code crashed, see
   :data:`CRASHES`; or every check was skipped, or none ran):
   exit :data:`~revgate.errors.NOT_VERIFIED_EXIT`, no rollback, no promotion.
   PASS otherwise. Failures of advisory checks alone do not fail the run.
