@@ -491,7 +491,8 @@ REVISION_KEYS = (
 )
 """The ``[revision]`` checks, in the order they run (each key set is ``test_revision[KEY]``)."""
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_REF = re.compile(r"^[A-Za-z0-9_-]{1,255}:(latest|[1-9][0-9]*)$")
+_SECRET_REF = re.compile(r"^(projects/[a-z0-9][a-z0-9-]{0,62}/secrets/)?[A-Za-z0-9_-]{1,255}:(latest|[1-9][0-9]*)$")
+"""``NAME:VERSION`` (a secret of the service's project) or ``projects/PROJECT/secrets/NAME:VERSION`` (another's)."""
 
 
 class RevisionKey(_Section):
@@ -580,7 +581,9 @@ class RevisionConfig(_Section):
             if not (_ENV_NAME.match(key) or (key.startswith("/") and not key.endswith("/") and key.count("/") >= 2)):
                 raise ValueError(f"{key!r} is neither an environment variable name nor a mounted file path like /secrets/api-key")
             if not _SECRET_REF.match(ref):
-                raise ValueError(f"{key!r}: {ref!r} is not SECRET:VERSION (VERSION a number or latest)")
+                raise ValueError(
+                    f"{key!r}: {ref!r} is not SECRET:VERSION or projects/PROJECT/secrets/SECRET:VERSION (VERSION a number or latest)"
+                )
         return value
 
     @model_validator(mode="after")

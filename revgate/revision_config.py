@@ -44,6 +44,7 @@ class Configuration:
     """What the Admin API answered (or why not) for the revisions under test and their service."""
 
     service: str
+    """``projects/P/locations/R/services/S``: its project is the one a short secret name lives in."""
     revisions: dict[str, Any] = field(default_factory=dict)
     """Short revision name -> ``run_v2.Revision``."""
     template_image: str | None = None
@@ -145,14 +146,27 @@ def _is_secret(env_var: Any) -> bool:
     return bool(env_var.value_source.secret_key_ref.secret)
 
 
-def _secret_ref(secret: str, version: str) -> str:
-    return f"{secret.rsplit('/', 1)[-1]}:{version or 'latest'}"
+def _secret_ref(secret: str, version: str, own: frozenset[str]) -> str:
+    """``NAME:VERSION`` for a secret of the service's own project, ``projects/P/secrets/NAME:VERSION``
+    for another project's. ``secret_key_ref.secret`` is "{secret_name} if the secret is in the same
+    project. projects/{project}/secrets/{secret_name} if the secret is in a different project"
+    (``k8s.min.proto``, ``SecretKeySelector.secret``); ``own`` holds the project's id and number as known."""
+    parts = secret.split("/")
+    if len(parts) == 4 and parts[0] == "projects" and parts[2] == "secrets" and parts[1] not in own:
+        return f"{secret}:{version or 'latest'}"
+    return f"{parts[-1]}:{version or 'latest'}"
 
 
-def _secrets(rev: Any) -> dict[str, str]:
+def _own_projects(config: Configuration, rev: Any) -> frozenset[str]:
+    """The service's project as the deployment names it and as the revision's name does (id or number)."""
+    names = [config.service, getattr(rev, "name", "") or ""]
+    return frozenset(n.split("/")[1] for n in names if n.startswith("projects/") and n.count("/") >= 2)
+
+
+def _secrets(rev: Any, own: frozenset[str]) -> dict[str, str]:
     """Env var name or mounted file path -> ``SECRET:VERSION``, as the revision has them."""
     out = {
-        name: _secret_ref(e.value_source.secret_key_ref.secret, e.value_source.secret_key_ref.version)
+        name: _secret_ref(e.value_source.secret_key_ref.secret, e.value_source.secret_key_ref.version, own)
         for name, e in _env(rev).items()
         if _is_secret(e)
     }
@@ -164,9 +178,9 @@ def _secrets(rev: Any) -> dict[str, str]:
             continue
         base = mounts[volume.name]
         if not source.items:  # "the volume will expose a file whose name is the secret" (k8s.min.proto), latest
-            out[f"{base}/{source.secret.rsplit('/', 1)[-1]}"] = _secret_ref(source.secret, "latest")
+            out[f"{base}/{source.secret.rsplit('/', 1)[-1]}"] = _secret_ref(source.secret, "latest", own)
         for item in source.items:
-            out[f"{base}/{item.path}"] = _secret_ref(source.secret, item.version)
+            out[f"{base}/{item.path}"] = _secret_ref(source.secret, item.version, own)
     return out
 
 
@@ -240,7 +254,7 @@ def _judge_one(key: str, want: RevisionConfig, short: str, rev: Any, config: Con
     if key == "env_values":
         return _judge_env_values(want, short, _env(rev))
     if key == "secrets":
-        return _judge_secrets(want, short, rev)
+        return _judge_secrets(want, short, rev, _own_projects(config, rev))
     if key == "allow_unauthenticated":
         if config.public is None:
             return Verdict("not verified", f"allow_unauthenticated: {config.iam_error or 'the IAM policy was not read'}")
@@ -305,12 +319,12 @@ def _judge_env_values(want: RevisionConfig, short: str, env: dict[str, Any]) -> 
     return Verdict("pass")
 
 
-def _judge_secrets(want: RevisionConfig, short: str, rev: Any) -> Verdict:
-    have = _secrets(rev)
+def _judge_secrets(want: RevisionConfig, short: str, rev: Any, own: frozenset[str]) -> Verdict:
+    have = _secrets(rev, own)
     env = _env(rev)
     problems = []
     for key, ref in want.secrets.items():
-        expected = _secret_ref(*ref.rsplit(":", 1))
+        expected = _secret_ref(*ref.rsplit(":", 1), own)
         got = have.get(key)
         if got == expected:
             continue

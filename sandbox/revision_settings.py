@@ -72,7 +72,7 @@ KEYS = (*DEFAULTS, "service_account")
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_REF = re.compile(r"^[A-Za-z0-9_-]{1,255}:(latest|[1-9][0-9]*)$")
+_SECRET_REF = re.compile(r"^(projects/[a-z0-9][a-z0-9-]{0,62}/secrets/)?[A-Za-z0-9_-]{1,255}:(latest|[1-9][0-9]*)$")
 
 
 class SettingsError(ValueError):

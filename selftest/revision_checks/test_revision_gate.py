@@ -223,6 +223,26 @@ def test_secret_of_another_version_and_missing_env_fail(sb, canary, gate, tmp_pa
     assert split(sb, service) == {stable: 100}
 
 
+def test_a_secret_of_another_project_is_not_this_projects_secret(sb, canary, gate):
+    """secret_key_ref.secret is NAME for the service's own project, projects/P/secrets/NAME for another's:
+    a secret of the same name in another project fails a checklist that names this project's, and passes
+    one that names that project."""
+    other = "projects/123456789012/secrets/api-key"
+    own = f"projects/{sb.project}/secrets/db-password"
+    service, stable, candidate, url = canary(secrets={"API_KEY": f"{other}:3", "/secrets/db/password": f"{own}:latest"})
+
+    run = gate(service, url, '[revision]\nsecrets = { API_KEY = "api-key:3", "/secrets/db/password" = "db-password:latest" }\n')
+
+    assert run.returncode == 1, run
+    assert f"[revision] secrets: revision {candidate}: API_KEY is {other}:3, the checklist wants api-key:3" in run.output
+    assert "/secrets/db/password is" not in run.output  # the own project's full name is its short one
+    assert split(sb, service) == {stable: 100}
+
+    sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
+    run = gate(service, url, f'[revision]\nsecrets = {{ API_KEY = "{other}:3" }}\n')
+    assert run.returncode == 0, run
+
+
 def test_allow_unauthenticated_mismatch_fails(sb, canary, gate):
     service, stable, candidate, url = canary(allow_unauthenticated=False)
     run = gate(service, url, "[revision]\nallow_unauthenticated = true\n")
