@@ -17,8 +17,8 @@ from revgate.target import Target
 
 pytest_plugins = [
     "revgate.plugin",
-    "rollback.plugin",
-    "rollback.promote",
+    "revgate.rollback.plugin",
+    "revgate.rollback.promote",
     "revgate.metrics_plugin",
     "revgate.report",
     "revgate.retries",

@@ -98,8 +98,8 @@ def run_gate(sb: Sandbox, service: str, url: str, work: Path, mode: str) -> tupl
 def snapshot(sb: Sandbox, service: str, candidate: str):
     """The Deployment and service resource the plugin would have taken before the run."""
     os.environ.update(sb.env)
-    from rollback import cloudrun
-    from rollback.deployment import Deployment
+    from revgate.rollback import cloudrun
+    from revgate.rollback.deployment import Deployment
     from revgate.google_clients import revisions_client, services_client
 
     services, revisions = services_client(), revisions_client()
@@ -134,7 +134,7 @@ def main() -> int:
             fast = (poller.restored_at - first).total_seconds()
 
             # session end: same rollback code, after the run
-            from rollback.apply import apply_rollback
+            from revgate.rollback.apply import apply_rollback
 
             _, candidate, url = deploy_canary(sb, "bench-end")
             deployment, svc, services, revisions = snapshot(sb, "bench-end", candidate)

@@ -44,7 +44,7 @@ def metrics_options_of(config: pytest.Config) -> MetricsOptions | None:
 def deployment_of(config: pytest.Config) -> Any:
     """The deployment the rollback plugin resolved (service, revisions under test, previous revision), or None."""
     try:
-        from rollback.deployment import deployment_key
+        from revgate.rollback.deployment import deployment_key
     except ImportError:
         return None
     return config.stash.get(deployment_key, None)

@@ -529,7 +529,7 @@ class NotifyPlugin:
         if "rollback" not in self.notify.on:
             return
         try:
-            from rollback.plugin import runner_key
+            from revgate.rollback.plugin import runner_key
         except ImportError:  # pragma: no cover - the rollback package ships with revgate
             return
         runner = self.config.stash.get(runner_key, None)

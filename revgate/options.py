@@ -28,8 +28,8 @@ __all__ = ["add_all_options"]
 
 def add_all_options(parser: pytest.Parser) -> None:
     """Every revgate option group: the suite's, then each plugin's."""
-    from rollback import options as rollback_options
-    from rollback import promote
+    from revgate.rollback import options as rollback_options
+    from revgate.rollback import promote
 
     settings.add_options(parser)
     parser.getgroup("revgate").addoption(

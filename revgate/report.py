@@ -118,8 +118,8 @@ def traffic_records(config: pytest.Config) -> dict[str, dict[str, Any]]:
 
     found: dict[str, dict[str, Any]] = {}
     for kind, module, attr in (
-        ("rollback", "rollback.plugin", "runner_key"),
-        ("promotion", "rollback.promote", "promotion_key"),
+        ("rollback", "revgate.rollback.plugin", "runner_key"),
+        ("promotion", "revgate.rollback.promote", "promotion_key"),
     ):
         if kind in found:
             continue

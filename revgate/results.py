@@ -151,7 +151,7 @@ notifications_key = pytest.StashKey[list[dict[str, Any]]]()
 
 def deployment_of(config: pytest.Config) -> Any:
     try:
-        from rollback.deployment import deployment_key
+        from revgate.rollback.deployment import deployment_key
     except ImportError:  # pragma: no cover - the rollback package ships with revgate
         return None
     return config.stash.get(deployment_key, None)

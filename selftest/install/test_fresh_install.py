@@ -108,8 +108,10 @@ def test_the_wheel_carries_the_suite_and_not_the_sandbox(install: Install) -> No
     names = set(zipfile.ZipFile(install.wheel).namelist())
     for path in ("revgate/suite/conftest.py", "revgate/suite/pytest.ini", "revgate/suite/checklist.toml",
                  "revgate/suite/tests_smoke/test_health.py", "revgate/suite/tests_frontend/test_pages.py",
-                 "revgate/suite/tests_metrics/test_metrics.py", "revgate/cli.py", "rollback/plugin.py"):
+                 "revgate/suite/tests_metrics/test_metrics.py", "revgate/cli.py", "revgate/rollback/plugin.py"):
         assert path in names, path
+    # only `revgate` (PyPI has an unrelated `rollback`, which a top-level one would shadow)
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"revgate"}
     assert not [n for n in names if n.startswith(("sandbox/", "selftest/"))]
     metadata = zipfile.ZipFile(install.wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     requires = re.findall(r"^Requires-Dist: (.+)$", metadata, flags=re.M)
