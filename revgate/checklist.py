@@ -207,10 +207,30 @@ class Api(_NamedCheck, _Auth):
     """JSON paths of arrays (or objects) and the fewest items they must hold: ``{ rows = 1 }``."""
     response_headers: dict[str, str] = Field(default_factory=dict)
     """Response headers that must be present and contain this text (case-insensitive): ``{ content-type = "json" }``."""
+    contains: str | None = None
+    """The body (any content type: a version string, ``ok``) must contain this text."""
+    matches: str | None = None
+    """The body (any content type) must match this regular expression (RE2 syntax, searched anywhere)."""
+    content_type: str | None = None
+    """The answer's media type (``text/plain``, ``application/json``), compared without its parameters."""
 
     _check_path = field_validator("path")(_path)
     _check_status = field_validator("status")(_statuses)
     _check_headers = field_validator("headers", "response_headers")(_header_names)
+
+    @field_validator("matches")
+    @classmethod
+    def _check_matches(cls, value: str | None) -> str | None:
+        if value is not None:
+            body_pattern(value)
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _check_content_type(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$", value.strip()):
+            raise ValueError(f"{value!r} is not a media type like 'text/plain' or 'application/json'")
+        return value.strip().lower() if value is not None else None
 
     @field_validator("keys")
     @classmethod
@@ -242,6 +262,35 @@ class Api(_NamedCheck, _Auth):
         return value
 
 
+def body_pattern(pattern: str) -> Any:
+    """``pattern`` compiled as RE2 (linear time: a pattern cannot hang the gate on a large body). Raises ValueError."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"{pattern!r} is not an RE2 regular expression (no lookaround, no backreferences): {reason}") from None
+
+
+def ws_bytes(value: str) -> bytes:
+    """``"hex:0a ff"`` or ``"base64:CgM="`` -> the bytes (binary WebSocket checks). Raises ValueError."""
+    import base64
+    import binascii
+
+    kind, _, data = value.partition(":")
+    try:
+        if kind == "hex":
+            return bytes.fromhex(data)
+        if kind == "base64":
+            return base64.b64decode(data.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError(f"{value!r}: not valid {kind} after '{kind}:'") from None
+    raise ValueError(f"{value!r}: with binary = true, give bytes as \"hex:0a1b...\" or \"base64:...\"")
+
+
 class WsStep(_Section):
     """One exchange of ``steps``: send a message (optional), then wait for the first frame matching ``expect``."""
 
@@ -265,19 +314,57 @@ class WebSocket(_NamedCheck, _Auth):
     """Seconds for the handshake, and for each expected frame."""
     auth: bool = False
     """True: the token goes with the handshake (``auth_header``, ``auth_scheme``)."""
+    forbid: list[str] = Field(default_factory=list)
+    """Regular expressions (RE2) on each frame's text (``"hex:..."``: bytes, with ``binary``): a frame that matches
+    fails the check, before or after the awaited one (the check reads until the awaited frame, or ``hold_ms``)."""
+    hold_ms: float = Field(0.0, ge=0, le=600_000)
+    """After the exchange, the socket must stay open this long (frames meanwhile are read, and ``forbid`` applies),
+    then close cleanly. With neither ``send`` nor ``expect`` the check is the handshake, this hold and the close
+    (default 1000 ms then)."""
+    binary: bool = False
+    """True: ``send`` is bytes (``"hex:0a1b"`` or ``"base64:..."``) sent as a binary frame, and ``expect`` a byte
+    pattern (``"hex:..."``/``"base64:..."``) a frame must contain."""
 
     _check_path = field_validator("path")(_path)
+
+    @field_validator("forbid")
+    @classmethod
+    def _check_forbid(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.startswith(("hex:", "base64:")):
+                body_pattern(pattern)
+        return value
 
     @model_validator(mode="after")
     def _one_exchange(self) -> WebSocket:
         if self.steps and (self.send is not None or self.expect is not None):
             raise ValueError("give either send/expect or steps, not both")
-        if not self.steps and self.expect is None:
-            raise ValueError("give expect (with send) or steps = [{ send = ..., expect = ... }]")
+        if not self.steps and self.send is not None and self.expect is None and self.hold_ms == 0 and not self.forbid:
+            raise ValueError("send without expect checks nothing: give expect, or hold_ms (and forbid) to watch what comes")
+        for step in self.exchanges():
+            if self.binary:
+                for name, value in (("send", step.send), ("expect", step.expect)):
+                    if isinstance(value, dict):
+                        raise ValueError(f"binary = true: {name} must be bytes as \"hex:...\" or \"base64:...\", not a table")
+                    if isinstance(value, str):
+                        ws_bytes(value)
+        if self.binary:
+            for pattern in self.forbid:
+                if pattern.startswith(("hex:", "base64:")):
+                    ws_bytes(pattern)
         return self
 
     def exchanges(self) -> list[WsStep]:
-        return list(self.steps) or [WsStep(send=self.send, expect=self.expect)]
+        if self.steps:
+            return list(self.steps)
+        return [WsStep(send=self.send, expect=self.expect)] if self.expect is not None else []
+
+    @property
+    def hold(self) -> float:
+        """Seconds the socket must stay open after the exchange."""
+        if self.hold_ms == 0 and self.send is None and self.expect is None and not self.steps:
+            return 1.0
+        return self.hold_ms / 1000
 
 
 class Latency(_NamedCheck, _Auth):
@@ -427,8 +514,33 @@ class Page(_NamedCheck, _Auth):
     """True: a request to another origin that fails or answers >= 400 is reported, not failed."""
     require_favicon: bool = False
     """True: a missing favicon is a problem (by default it is ignored)."""
+    absent: list[str] = Field(default_factory=list)
+    """CSS selectors that must never become visible while the page loads and settles (an error box, a toast)."""
+    absent_text: list[str] = Field(default_factory=list)
+    """Texts that must never be shown while the page loads and settles (\"An internal error occurred\")."""
+    console_levels: list[Literal["error", "warning", "info", "log", "debug", "assert", "trace"]] = Field(
+        default_factory=lambda: ["error"], min_length=1
+    )
+    """The console levels whose lines are problems (beyond ``ignore_console``); default: error."""
+    allow_mime_mismatch: list[str] = Field(default_factory=list)
+    """Regular expressions: a script, stylesheet, font or image whose URL matches one of them may come back as
+    another type (by default HTML or a type that does not fit is a problem: an SPA's fallback for a missing asset)."""
+    timeout: float | None = Field(None, gt=0, le=600)
+    """Seconds this page may take (a slow SPA); default: the request timeout (``--request-timeout``)."""
 
     _check_path = field_validator("path")(_path)
+
+    @field_validator("absent", "absent_text")
+    @classmethod
+    def _check_absent(cls, value: list[str]) -> list[str]:
+        if any(not s.strip() for s in value):
+            raise ValueError("an entry must not be empty")
+        return value
+
+    @field_validator("console_levels")
+    @classmethod
+    def _unique_levels(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @field_validator("selectors")
     @classmethod
@@ -437,7 +549,7 @@ class Page(_NamedCheck, _Auth):
             raise ValueError("a selector must not be empty")
         return value
 
-    _check_patterns = field_validator("ignore_console", "ignore_requests", "allow_redirect_to")(_patterns)
+    _check_patterns = field_validator("ignore_console", "ignore_requests", "allow_redirect_to", "allow_mime_mismatch")(_patterns)
 
 
 class Rollback(_Check):

@@ -47,6 +47,8 @@ PERF_SCRIPT = """() => {
 """Navigation timing (ms from navigation start), bytes transferred, and the page's icon URLs."""
 
 _RESOURCE_LOAD_FAILED = re.compile(r"^Failed to load resource\b")
+_FONT_DECODE = re.compile(r"^Failed to decode downloaded font: (\S+)")
+_OTS = re.compile(r"^OTS parsing error\b")
 
 
 def origin_of(url: str) -> str:
@@ -76,19 +78,49 @@ class ConsoleLine:
 
 @dataclass(frozen=True)
 class RequestTrouble:
-    """A request that failed (``failure`` set) or was answered with a status >= 400."""
+    """A request that failed (``failure`` set), was answered with a status >= 400, or came back as
+    something else than what was asked (``served``: the answer's media type)."""
 
     method: str
     url: str
     resource_type: str
     status: int | None = None
     failure: str = ""
+    served: str = ""
 
     def describe(self) -> str:
+        if self.served:
+            return (f"{self.method} {self.url}: a {self.resource_type} was asked, and {self.status} {self.served} came back"
+                    + (" (an app's page instead of a missing file?)" if "html" in self.served else ""))
         return f"{self.method} {self.url} ({self.resource_type}): {self.cause()}"
 
     def cause(self) -> str:
+        if self.served:
+            return f"came back as {self.served}"
         return f"HTTP {self.status}" if self.status is not None else plain_failure(self.failure)
+
+
+ASSET_TYPES: dict[str, tuple[str, ...]] = {
+    "script": ("javascript", "ecmascript", "jscript", "livescript", "json", "wasm"),
+    "stylesheet": ("text/css",),
+    "font": ("font", "woff", "opentype", "truetype", "octet-stream", "vnd.ms-fontobject", "sfnt"),
+    "image": ("image/", "octet-stream"),
+}
+"""What each asset's ``Content-Type`` may contain (Chromium's resource types; fonts and images are often
+``application/octet-stream``)."""
+
+
+def mime_mismatch(resource_type: str, content_type: str) -> str:
+    """The media type when an asset came back as something else than its kind ('' when it fits).
+    HTML never fits: it is what a single-page app answers for a missing file. No type at all is left
+    to the browser's sniffing."""
+    fits = ASSET_TYPES.get(resource_type)
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if fits is None or not mime:
+        return ""
+    if "html" in mime or not any(f in mime for f in fits):
+        return mime
+    return ""
 
 
 @dataclass
@@ -121,7 +153,8 @@ class PageWatch:
         """URL -> why the secret route could not fetch it (the browser only sees an abort code)."""
         self.error_places: dict[str, str] = {}
         """Uncaught error text -> 'URL:line:column' (Chromium's DevTools; a SyntaxError has no stack)."""
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, tuple[str, float]] = {}
+        """id -> ('GET URL (type)', when it started) of each request not finished."""
         self._last_activity = time.monotonic()
         self._started = time.monotonic()
         page.on("console", self._on_console)
@@ -181,12 +214,12 @@ class PageWatch:
         return placed
 
     def _on_request(self, request: Request) -> None:
-        self._in_flight.add(id(request))
+        self._in_flight[id(request)] = (f"{request.method} {request.url} ({request.resource_type})", time.monotonic())
         self._last_activity = time.monotonic()
         self._note(f"request {request.method} {request.url} ({request.resource_type})")
 
     def _on_request_done(self, request: Request) -> None:
-        self._in_flight.discard(id(request))
+        self._in_flight.pop(id(request), None)
         self._last_activity = time.monotonic()
 
     def _on_request_failed(self, request: Request) -> None:
@@ -202,12 +235,24 @@ class PageWatch:
         self._note(f"response {response.status} {request.method} {response.url}")
         if response.status >= 400:
             self.troubles.append(RequestTrouble(request.method, response.url, request.resource_type, status=response.status))
+        elif 200 <= response.status < 300 and response.status != 204 and origin_of(response.url):
+            served = mime_mismatch(request.resource_type, response.headers.get("content-type", ""))
+            if served:
+                self.troubles.append(
+                    RequestTrouble(request.method, response.url, request.resource_type, status=response.status, served=served)
+                )
+                self._note(f"  {request.resource_type} came back as {served}")
 
     def quiet_for(self) -> float:
         """Seconds since the last request started or ended; 0 while one is in flight."""
         if self._in_flight:
             return 0.0
         return time.monotonic() - self._last_activity
+
+    def still_open(self) -> list[str]:
+        """The requests not finished (an EventSource, a long poll, a worker's fetch), oldest first."""
+        now = time.monotonic()
+        return [f"{what}, open {now - since:.1f} s" for what, since in sorted(self._in_flight.values(), key=lambda v: v[1])]
 
 
 class PageNote(UserWarning):
@@ -282,12 +327,16 @@ def judge(
     icons = timings.icons if timings else []
     ignored = [re.compile(p) for p in check.ignore_console]
     ignored_requests = [re.compile(p) for p in getattr(check, "ignore_requests", [])]
+    allowed_mime = [re.compile(p) for p in getattr(check, "allow_mime_mismatch", [])]
+    levels = set(getattr(check, "console_levels", ["error"]))
 
     # Requests: one entry per URL (a stylesheet answered 404 is also 'aborted'; report the 404).
     reported: set[str] = set()
     skipped: set[str] = set()
     by_url: dict[str, RequestTrouble] = {}
     for trouble in troubles:
+        if trouble.served and _matches_any(allowed_mime, trouble.url):
+            continue
         previous = by_url.get(trouble.url)
         if previous is None or (previous.status is None and trouble.status is not None):
             by_url[trouble.url] = trouble
@@ -317,9 +366,25 @@ def judge(
     for error, count in _counted(page_errors):
         result.problems.append(f"uncaught exception: {error}" + (f" ({count} times)" if count > 1 else ""))
     console_lines: list[str] = []
+    mismatched = {url: t.served for url, t in by_url.items() if t.served and url in reported}
+    fonts: set[str] = set()
     for line in console:
-        if line.kind != "error":
+        font = _FONT_DECODE.match(line.text)
+        if font or _OTS.match(line.text):
+            # Chromium only warns: a font that does not decode is a font missing from the page
+            url = font.group(1) if font else line.url
+            if url in mismatched or url in skipped or _matches_any(allowed_mime, url) or url in fonts:
+                continue
+            if font:
+                fonts.add(url)
+                reason = next((c.text for c in console if _OTS.match(c.text) and c.url == url), "")
+                console_lines.append(f"font {url} failed to decode" + (f" ({reason})" if reason else ""))
             continue
+        if line.kind not in levels:
+            continue
+        if "MIME type" in line.text and any(u in line.text or u == line.url or f"'{m}'" in line.text or f'"{m}"' in line.text
+                                            for u, m in mismatched.items()):
+            continue  # the browser's own line for an asset listed below as served as something else
         if _RESOURCE_LOAD_FAILED.match(line.text) and line.url in reported | skipped:
             continue  # the browser's own line for a request listed below (or deliberately ignored)
         if _RESOURCE_LOAD_FAILED.match(line.text) and _is_favicon(line.url, icons):
@@ -331,7 +396,7 @@ def judge(
             continue
         if _matches_any(ignored, line.text, line.url):
             continue
-        console_lines.append(f"console error: {line.text}{line.where()}")
+        console_lines.append(f"console {line.kind}: {line.text}{line.where()}")
     result.problems.extend(f"{text} ({count} times)" if count > 1 else text for text, count in _counted(console_lines))
     result.problems.extend(request_lines)
     result.problems.extend(rendering)
@@ -368,6 +433,11 @@ def _request_lines(troubles: list[RequestTrouble], prefix: str) -> list[str]:
     for cause, group in by_cause.items():
         if len(group) < GROUP_FROM:
             lines.extend(f"{prefix}request {t.describe()}" for t in group)
+            continue
+        if group[0].served:
+            shown = ", ".join(f"{t.url} ({t.resource_type})" for t in group[:3])
+            more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+            lines.append(f"{len(group)} {prefix}assets came back as {group[0].served}, not what was asked: {shown}{more}")
             continue
         shown = ", ".join(t.url for t in group[:3])
         more = f" and {len(group) - 3} more" if len(group) > 3 else ""

@@ -39,11 +39,10 @@ if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
 
     from .checklist import Page as PageCheck
 
-__all__ = ["QUIET_SECONDS", "Visit", "add_secret_route", "visit_page"]
+__all__ = ["ABSENT_POLL_MS", "Visit", "add_secret_route", "visit_page"]
 
-QUIET_SECONDS = 0.1
-"""After the selectors show, the page must go this long without a request before it is judged:
-late fetches and errors thrown just after rendering are seen."""
+ABSENT_POLL_MS = 50
+"""How often, while the page settles, the ``absent`` selectors and texts are looked for."""
 
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -136,6 +135,10 @@ class Visit:
     artifacts: list[Path] = field(default_factory=list)
     screenshot_withheld: bool = False
     """No screenshot was taken: the page's visible text held the API token."""
+    still_open: list[str] = field(default_factory=list)
+    """Requests still open when the page was judged (never waited for: an EventSource, a long poll)."""
+    settle_s: float = 0.0
+    """Seconds the settle period took (from the selectors shown to the judgement)."""
 
     @property
     def problems(self) -> list[str]:
@@ -184,15 +187,49 @@ def _wait_text(page: Page, text: str, deadline: float, timeout: float) -> str:
     return ""
 
 
-def _settle(page: Page, watch: PageWatch, deadline: float, settle_ms: float = 0.0) -> None:
-    """Watch the page ``settle_ms`` more, then let it finish what it started: no request for
-    QUIET_SECONDS (bounded by the deadline). Errors and failed requests meanwhile still count."""
-    if settle_ms > 0:
-        page.wait_for_timeout(min(settle_ms, max(deadline - time.monotonic(), 0) * 1000))
-    while time.monotonic() < deadline:
-        if watch.quiet_for() >= QUIET_SECONDS:
-            return
-        page.wait_for_timeout(25)
+def _absent_seen(page: Page, check: PageCheck, since: float) -> list[str]:
+    """The ``absent`` selectors and ``absent_text`` visible now, each with the text it shows."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    found = []
+    when = f"{time.monotonic() - since:.2f} s after load"
+    for selector in check.absent:
+        try:
+            shown = page.locator(selector).locator("visible=true")
+            if shown.count():
+                text = " ".join(shown.first.inner_text(timeout=1000).split())
+                found.append(f"absent {selector!r} is visible ({when}): {text[:200]!r}")
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            found.append(f"absent {selector!r} cannot be used: {first.split(': ', 1)[-1]}")
+    for text in check.absent_text:
+        try:
+            shown = page.get_by_text(text).locator("visible=true")
+            if shown.count():
+                around = " ".join(shown.first.inner_text(timeout=1000).split())
+                found.append(f"absent_text {text!r} is shown ({when}): {around[:200]!r}")
+        except PlaywrightError:
+            continue  # the page navigated away meanwhile: seen at the next look
+    return found
+
+
+def _settle(page: Page, check: PageCheck, end: float, loaded: float) -> list[str]:
+    """Watch the page until ``end`` (``settle_ms`` after the selectors showed, whatever requests are still
+    open: an EventSource or a worker's fetch never ends). Errors and failed requests meanwhile count;
+    an ``absent`` entry that becomes visible ends the watch at once. Returns what was seen of ``absent``."""
+    if not (check.absent or check.absent_text):
+        remaining = (end - time.monotonic()) * 1000
+        if remaining > 0:
+            page.wait_for_timeout(remaining)
+        return []
+    while True:
+        seen = _absent_seen(page, check, loaded)
+        if seen:
+            return seen
+        remaining = (end - time.monotonic()) * 1000
+        if remaining <= 0:
+            return []
+        page.wait_for_timeout(min(ABSENT_POLL_MS, remaining))
 
 
 def visit_page(
@@ -224,13 +261,16 @@ def visit_page(
     rendering: list[str] = []
     timings: Timings | None = None
     started = time.monotonic()
+    timeout = check.timeout if getattr(check, "timeout", None) is not None else timeout
     deadline = started + timeout
     try:
         response = page.goto(url, wait_until="load", timeout=timeout * 1000)
         visit.final_url = page.url
         visit.status = response.status if response is not None else None
     except PlaywrightTimeout:
-        document.append(f"the page did not load within {timeout:g} s (no load event; raise --request-timeout if it is just slow)")
+        document.append(
+            f"the page did not load within {timeout:g} s (no load event; raise the page's timeout or --request-timeout if it is just slow)"
+        )
     except PlaywrightError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.removeprefix("Page.goto: ")
@@ -240,6 +280,7 @@ def visit_page(
     if visit.status is not None and visit.status >= 400:
         document.append(f"the document answered {visit.status} (expected < 400)")
     elif not document:
+        loaded = time.monotonic()
         for selector in check.selectors:
             why = _wait_visible(page, selector, deadline, timeout)
             if why:
@@ -248,7 +289,13 @@ def visit_page(
             why = _wait_text(page, check.text, deadline, timeout)
             if why:
                 rendering.append(why)
-        _settle(page, watch, deadline, check.settle_ms)
+        settling = time.monotonic()
+        rendering += _settle(page, check, min(settling + check.settle_ms / 1000, deadline), loaded)
+        visit.settle_s = time.monotonic() - settling
+        visit.still_open = watch.still_open()
+        if visit.still_open:
+            watch.log.append(f"still open when the page was judged (not waited for): {len(visit.still_open)}")
+            watch.log.extend(f"  {line}" for line in visit.still_open)
         visit.final_url = page.url
         document += _redirect_problems(check, url, visit.final_url)
         try:

@@ -106,6 +106,11 @@ class Settings:
         for secret in (self.token, self.id_token):
             if secret is not None and secret.reveal():
                 forms += secret_forms(secret.reveal())
+        if self.token is not None and self.token.reveal():
+            from .target import USER_ENV, basic_forms  # HTTP Basic: the user:password pair, in every form
+
+            for form in basic_forms(self.token.reveal(), os.environ.get(USER_ENV)):
+                forms += [f for f in (form, *secret_forms(form)) if len(f) >= MIN_SECRET_LENGTH]
         for value in self.extra_secrets:
             forms += secret_forms(value)
         return sorted(dict.fromkeys(forms), key=len, reverse=True)

@@ -8,7 +8,9 @@ judges, and whose :meth:`Probe.describe` is the failure message a user reads
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar
@@ -19,7 +21,46 @@ import httpx
 
 from .settings import Secret, Settings
 
-__all__ = ["MAX_BODY_BYTES", "Probe", "Target"]
+__all__ = ["MAX_BODY_BYTES", "USER_ENV", "Probe", "Target", "basic_forms", "basic_pair"]
+
+USER_ENV = "REVGATE_AUTH_USER"
+"""With ``auth_scheme = "Basic"``: the user name, the token being the password."""
+
+
+def basic_pair(token: str, user: str | None) -> str | None:
+    """The ``user:password`` that HTTP Basic auth encodes: ``REVGATE_AUTH_USER`` and the token as the
+    password, or a token that is itself ``user:password`` (a token file); None for a token given
+    already encoded (base64 of ``user:password``), which is sent as it is."""
+    if user:
+        return f"{user}:{token}"
+    return token if ":" in token else None
+
+
+def basic_forms(token: str, user: str | None) -> list[str]:
+    """What a report might show of Basic credentials, beside the token's own forms: the decoded
+    ``user:password`` (and its URL-encoded forms), and the whole base64 value the header carries."""
+    from urllib.parse import quote, quote_plus
+
+    pair = basic_pair(token, user)
+    if pair is None:  # given encoded: the decoded pair is a secret too
+        try:
+            decoded = base64.b64decode(token, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return []
+        if ":" not in decoded:
+            return []
+        pair = decoded
+    encoded = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    forms = [pair, quote(pair, safe=""), quote_plus(pair, safe=""), quote(pair), encoded, encoded.rstrip("=")]
+    forms += [encoded.replace("+", "-").replace("/", "_")]
+    _, _, password = pair.partition(":")
+    if password and password != token:
+        forms.append(password)
+    return forms
+
+SENT: list[tuple[float, int | None]] = []
+"""``(epoch seconds, status or None)`` of every request the gate sent in this process: a rollout's
+soak takes them out of the revision's Cloud Monitoring counts, which cannot tell them from users'."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """A body larger than this is not read further: the probe records it as too large."""
@@ -108,6 +149,8 @@ class Target:
         self.auth_header = defaults.auth_header
         self.auth_scheme = defaults.auth_scheme
         self._token: Secret | None = settings.token
+        self._user: str | None = os.environ.get(USER_ENV) or None
+        """``auth_scheme = "Basic"``: the user name; the token is the password."""
         self._id_token: Secret | None = settings.id_token
         self._client: httpx.Client | None = None
         self._session_client: httpx.Client | None = None
@@ -139,6 +182,9 @@ class Target:
         value = token if token is not None else (self._token.reveal() if auth and self._token is not None else None)
         if value is not None:
             name, scheme = self.auth_of(check)
+            if scheme.lower() == "basic":
+                pair = basic_pair(value, self._user if token is None else None)
+                value = base64.b64encode(pair.encode("utf-8")).decode("ascii") if pair is not None else value
             headers[name] = f"{scheme} {value}" if scheme else value
         return headers
 
@@ -224,6 +270,7 @@ class Target:
             if fresh:
                 client.close()
         probe.elapsed = time.perf_counter() - started
+        SENT.append((time.time(), probe.status))
         return probe
 
     def _once(

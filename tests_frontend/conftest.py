@@ -161,7 +161,8 @@ def visit(
             context = browser.new_context(**args)
             own_contexts.append(context)
             add_secret_route(
-                context, origin=_origin(settings.revision_url), headers=headers, timeout=settings.request_timeout, causes=causes
+                context, origin=_origin(settings.revision_url), headers=headers, timeout=check.timeout or settings.request_timeout,
+                causes=causes,
             )
         else:
             context = request.getfixturevalue("new_context")()
@@ -186,6 +187,8 @@ def visit(
                 result.artifacts.append(shot)
         for artifact in result.artifacts:
             request.node.user_properties.append((f"revgate_{artifact.stem}", str(artifact)))
+        if result.still_open:  # never waited for: listed with the test's report (JUnit XML, JSON report)
+            request.node.user_properties.append(("revgate_still_open", scrub("; ".join(result.still_open))))
         return result
 
     yield run

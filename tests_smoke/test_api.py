@@ -7,9 +7,9 @@ earlier requests, so a session cookie the app set for the token cannot authentic
 
 from __future__ import annotations
 
-from revgate.checklist import Api, statuses
+from revgate.checklist import Api, body_pattern, statuses
 from revgate.judge import fail, json_type_of, shape_problems
-from revgate.target import Target
+from revgate.target import Probe, Target
 
 REFUSED = (401, 403)
 WRONG_TOKEN = "revgate-deliberately-invalid-token"
@@ -18,6 +18,21 @@ WRONG_TOKEN = "revgate-deliberately-invalid-token"
 def _expected(check: Api) -> str:
     codes = statuses(check.status)
     return str(codes[0]) if len(codes) == 1 else "one of " + ", ".join(map(str, codes))
+
+
+def body_problems(check: Api, probe: Probe) -> list[str]:
+    """``content_type``, ``contains`` and ``matches`` (RE2) on the answer, whatever its content type."""
+    problems = []
+    if check.content_type is not None:
+        seen = probe.content_type.split(";", 1)[0].strip().lower()
+        if seen != check.content_type:
+            problems.append(f"content type {seen or 'missing'!r}, expected {check.content_type!r}")
+    text = probe.body.decode("utf-8", errors="replace")
+    if check.contains is not None and check.contains not in text:
+        problems.append(f"the body does not contain {check.contains!r}")
+    if check.matches is not None and not body_pattern(check.matches).search(text):
+        problems.append(f"the body does not match {check.matches!r}")
+    return problems
 
 
 def test_api(target: Target, api_check: Api) -> None:
@@ -46,6 +61,7 @@ def test_api(target: Target, api_check: Api) -> None:
             problems.append(f"response header {name!r} missing (want it to contain {want!r})")
         elif want.lower() not in seen.lower():
             problems.append(f"response header {name!r}: want it to contain {want!r}, got {seen[:100]!r}")
+    problems += body_problems(check, probe)
     if check.keys or check.equals or check.min_items:
         value, why = probe.json()
         if why:
@@ -54,7 +70,7 @@ def test_api(target: Target, api_check: Api) -> None:
         if problems and not isinstance(value, (dict, list)):
             problems.append(f"the body is a JSON {json_type_of(value)}")
     if problems:
-        what = "answer" if check.response_headers else "JSON shape"
+        what = "answer" if check.response_headers or check.contains or check.matches or check.content_type else "JSON shape"
         fail(f"unexpected {what}: {'; '.join(problems)}; {probe.describe()}")
 
 

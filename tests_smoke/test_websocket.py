@@ -3,7 +3,11 @@
 Real protocols send frames of their own (a kernel's status frames, presence
 updates) before the one asked for: each step waits for the first frame that
 matches ``expect`` within ``timeout``, and lists the frames it skipped when
-none did.
+none did. A frame matching ``forbid`` (a kernel's error frame) fails the check
+whenever it comes: before the awaited frame, or after it while the socket is
+held open (``hold_ms``). With neither ``send`` nor ``expect`` the check is the
+handshake, the socket staying open ``hold_ms`` (1 s by default) and a clean
+close. ``binary = true``: bytes are sent as binary frames and matched as bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from revgate.checklist import WebSocket, WsStep
+from revgate.checklist import WebSocket, WsStep, body_pattern, ws_bytes
 from revgate.judge import fail, missing_subset
 from revgate.target import Target
 
@@ -24,8 +28,13 @@ SKIPPED_SHOWN = 5
 """Skipped frames quoted in a failure message (the count says how many there were)."""
 
 
-def _matches(reply: str, expect: dict | str) -> str:
+def _matches(reply: str | bytes, expect: dict | str, *, binary: bool = False) -> str:
     """'' when the frame is as expected, else what is wrong with it."""
+    if binary:
+        want = ws_bytes(expect)  # type: ignore[arg-type]
+        data = reply if isinstance(reply, bytes) else reply.encode("utf-8")
+        return "" if want in data else f"does not contain the bytes {want.hex()}"
+    reply = _text(reply)
     if isinstance(expect, str):
         return "" if expect in reply else f"does not contain {expect!r}"
     try:
@@ -39,6 +48,33 @@ def _text(frame: str | bytes) -> str:
     return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
 
 
+def _shown(frame: str | bytes, limit: int = 120) -> str:
+    """A frame as a message quotes it: text as text, bytes as hex."""
+    if isinstance(frame, bytes):
+        return f"bytes {frame[: limit // 2].hex()}" + ("..." if len(frame) > limit // 2 else "")
+    return repr(frame[:limit])
+
+
+class Forbidden:
+    """``forbid``: RE2 patterns on a frame's text, and byte patterns (``hex:``/``base64:``) on its bytes."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.texts = [(p, body_pattern(p)) for p in patterns if not p.startswith(("hex:", "base64:"))]
+        self.bytes = [(p, ws_bytes(p)) for p in patterns if p.startswith(("hex:", "base64:"))]
+
+    def hit(self, frame: str | bytes) -> str:
+        """The pattern the frame matches, or ''."""
+        data = frame if isinstance(frame, bytes) else frame.encode("utf-8")
+        for pattern, want in self.bytes:
+            if want in data:
+                return pattern
+        text = _text(frame)
+        for pattern, compiled in self.texts:
+            if compiled.search(text):
+                return pattern
+        return ""
+
+
 @dataclass
 class Exchange:
     error: str = ""
@@ -48,31 +84,62 @@ class Exchange:
     matched: list[str] = field(default_factory=list)
 
 
-def _wait_for(ws, step: WsStep, timeout: float, sent: str) -> str:  # noqa: ANN001 - websockets' ClientConnection
-    """'' when a frame matching ``step.expect`` comes within ``timeout``, else why not (with the skipped frames)."""
+def _forbidden(frame: str | bytes, forbid: Forbidden, when: str) -> str:
+    pattern = forbid.hit(frame)
+    return f"a frame {when} matches forbid {pattern!r}: {_shown(frame, 200)}" if pattern else ""
+
+
+def _wait_for(ws, step: WsStep, timeout: float, sent: str, *, forbid: Forbidden, binary: bool = False) -> str:  # noqa: ANN001 - websockets' ClientConnection
+    """'' when a frame matching ``step.expect`` comes within ``timeout``, else why not (with the skipped frames).
+    A frame that matches ``forbid`` ends the wait with a failure."""
     deadline = time.monotonic() + timeout
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str | bytes, str]] = []
     after = f" after sending {sent[:120]!r}" if sent else ""
     while True:
         remaining = deadline - time.monotonic()
         try:
             if remaining <= 0:
                 raise TimeoutError
-            frame = _text(ws.recv(timeout=remaining))
+            frame = ws.recv(timeout=remaining)
         except TimeoutError:
             return f"no frame matching {step.expect!r} within {timeout:g} s{after}{_skipped(skipped)}"
         except ConnectionClosed as exc:
             return f"the server closed the connection (code {exc.rcvd.code if exc.rcvd else 'none'}) before a frame matching {step.expect!r}{after}{_skipped(skipped)}"
-        why = _matches(frame, step.expect)  # type: ignore[arg-type]
+        why = _forbidden(frame, forbid, f"before the one matching {step.expect!r}")
+        if why:
+            return why + after
+        why = _matches(frame, step.expect, binary=binary)  # type: ignore[arg-type]
         if not why:
             return ""
         skipped.append((frame, why))
 
 
-def _skipped(skipped: list[tuple[str, str]]) -> str:
+def _hold(ws, seconds: float, forbid: Forbidden) -> str:  # noqa: ANN001 - websockets' ClientConnection
+    """'' when the socket stays open ``seconds`` (frames meanwhile read, none forbidden), else why not."""
+    started = time.monotonic()
+    deadline = started + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            # after the hold, frames already received are still read (one sent with the awaited one)
+            frame = ws.recv(timeout=max(remaining, 0))
+        except TimeoutError:
+            return ""
+        except ConnectionClosed as exc:
+            if remaining <= 0:
+                return ""
+            held = (time.monotonic() - started) * 1000
+            return (f"the server closed the connection (code {exc.rcvd.code if exc.rcvd else 'none'}) after "
+                    f"{held:.0f} ms; it must stay open {seconds * 1000:.0f} ms (hold_ms)")
+        why = _forbidden(frame, forbid, "after the exchange")
+        if why:
+            return why
+
+
+def _skipped(skipped: list[tuple[str | bytes, str]]) -> str:
     if not skipped:
         return "; no frame came"
-    shown = "; ".join(f"{frame[:120]!r} ({why[:120]})" for frame, why in skipped[:SKIPPED_SHOWN])
+    shown = "; ".join(f"{_shown(frame)} ({why[:120]})" for frame, why in skipped[:SKIPPED_SHOWN])
     more = f" and {len(skipped) - SKIPPED_SHOWN} more" if len(skipped) > SKIPPED_SHOWN else ""
     return f"; skipped {len(skipped)} frame{'s' if len(skipped) != 1 else ''}: {shown}{more}"
 
@@ -80,6 +147,7 @@ def _skipped(skipped: list[tuple[str, str]]) -> str:
 def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Exchange:
     result = Exchange()
     started = time.perf_counter()
+    forbid = Forbidden(check.forbid)
     try:
         with connect(
             url,
@@ -93,15 +161,30 @@ def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Excha
             if check.subprotocols and ws.subprotocol not in check.subprotocols:
                 result.error = f"the server accepted none of the subprotocols {check.subprotocols}"
                 return result
-            for step in check.exchanges():
-                message = "" if step.send is None else step.send if isinstance(step.send, str) else json.dumps(step.send)
-                message = message.replace("{session}", session)
-                if message:
-                    ws.send(message)
-                why = _wait_for(ws, step, check.timeout, message)
+            exchanges = check.exchanges()
+            if not exchanges and check.send is not None:
+                exchanges = [WsStep(send=check.send, expect="")]  # send, then only hold
+            for step in exchanges:
+                shown = ""
+                if check.binary and isinstance(step.send, str):
+                    ws.send(ws_bytes(step.send))
+                    shown = step.send
+                else:
+                    message = "" if step.send is None else step.send if isinstance(step.send, str) else json.dumps(step.send)
+                    message = message.replace("{session}", session)
+                    if message:
+                        ws.send(message)
+                    shown = message
+                if step.expect == "" and step.send is not None:
+                    continue
+                why = _wait_for(ws, step, check.timeout, shown, forbid=forbid, binary=check.binary)
                 if why:
                     result.error = why
                     return result
+            why = _hold(ws, check.hold, forbid)
+            if why:
+                result.error = why
+                return result
             ws.close(code=1000)
             result.clean = ws.protocol.close_rcvd is not None
     except InvalidStatus as exc:
