@@ -10,7 +10,13 @@ service's ``etag`` and ``generation`` are compared locally with the pre-run
 snapshot: when someone changed the service, the plan is made again from the
 traffic it serves now (every tag it has now is kept), and for the rollback, if
 the revision under test no longer serves traffic, someone already acted and
-nothing is sent.
+nothing is sent. The fresh read retries ABORTED, FAILED_PRECONDITION,
+UNAVAILABLE and DEADLINE_EXCEEDED within its deadline
+(:func:`rollback.cloudrun.read_service`). The revisions are listed again before
+each plan, so a revision deleted during the run is never a target (and a
+NOT_FOUND or INVALID_ARGUMENT answer naming a revision deleted since is
+re-listed and re-planned); when that ListRevisions fails, the plan uses the
+revisions known at start.
 
 Cloud Run's answers, by kind:
 
@@ -23,7 +29,10 @@ Cloud Run's answers, by kind:
   the plan), never as "someone already acted";
 - anything else (ALREADY_EXISTS, INVALID_ARGUMENT, PERMISSION_DENIED, ...) is
   final: one line quoting Cloud Run's message; the caller prints the
-  ``gcloud run services update-traffic`` command that finishes by hand.
+  ``gcloud run services update-traffic`` command that finishes by hand. Except
+  when the update carried the marks (``traffic,annotations``): then it is sent
+  again at once with the traffic alone, and the outcome says the marks could
+  not be written (``marks_error``): the rollback never fails because of them.
 
 Once the operation is done (or has failed), the service is read again: a
 FAILED ``terminal_condition`` ends it with Cloud Run's own message; otherwise
@@ -56,6 +65,8 @@ MAX_ATTEMPTS = 4
 """UpdateService attempts at most: the first plus three re-plans after etag conflicts."""
 OPERATION_TIMEOUT = 120.0
 """Seconds allowed to the update operation to complete."""
+LIST_DEADLINE = 3.0
+"""Seconds the re-listing before a plan may take; past them, the revisions known at start are used."""
 CONFIRM_TIMEOUT = 15.0
 """Seconds allowed to ``traffic_statuses`` to show the plan once the operation is done."""
 
@@ -94,6 +105,14 @@ class Outcome:
     """revgate's annotations as sent with the traffic (:mod:`rollback.marks`)."""
     traffic_known: bool = False
     """``traffic_after`` was read from Cloud Run after the update was sent."""
+    marks_written: bool = False
+    """``marks`` were accepted by Cloud Run (with the traffic, or alone: :mod:`rollback.marking`)."""
+    marks_error: str = ""
+    """Why the marks could not be written (``CODE: message``), or ''."""
+    plan_failed: bool = False
+    """The service was read, but no traffic could be planned (PlanError)."""
+    revisions_seen: tuple[str, ...] | None = None
+    """The revisions the last successful ListRevisions returned (None when none succeeded)."""
 
     @property
     def ok(self) -> bool:
@@ -216,31 +235,32 @@ def send_plan(
                 outcome.message = f"{message}; the traffic now could not be read"
         return outcome
 
+    marks_refused = False
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            fresh = cloudrun.get_service(services, name)
-            if _changed(fresh, basis_etag, basis_generation):
-                traffic = cloudrun.traffic_of(fresh)
-                revisions = tuple(cloudrun.list_revisions(revisions_api, name))
-                basis_etag, basis_generation = fresh.etag, int(fresh.generation)
-                if outcome.plan is not None and not dry_run and _matches(traffic, outcome.plan):
-                    # an earlier request of ours took effect (its answer was lost or retried)
-                    outcome.done_at = outcome.done_at or time.monotonic()
-                    outcome.traffic_after = traffic
-                    outcome.status = DONE
-                    outcome.message = f"traffic as planned: {describe_traffic(traffic)}"
-                    return outcome
-                why = settled(traffic) if settled is not None else None
-                if why is not None:
-                    outcome.done_at = time.monotonic()
-                    outcome.traffic_after = traffic
-                    outcome.status, outcome.message = ALREADY_ACTED, why
-                    return outcome
-                log(f"the service changed during the run; planning from {describe_traffic(traffic)}")
+            fresh = cloudrun.read_service(services, name, log=log)
         except gexc.RetryError as exc:
             return fail(f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s while reading {name}: {exc.cause or exc}")
         except gexc.GoogleAPICallError as exc:
             return fail(f"cannot read {name} before sending the traffic: {_code(exc)}: {exc.message}")
+        if _changed(fresh, basis_etag, basis_generation):
+            traffic = cloudrun.traffic_of(fresh)
+            basis_etag, basis_generation = fresh.etag, int(fresh.generation)
+            if outcome.plan is not None and not dry_run and _matches(traffic, outcome.plan):
+                # an earlier request of ours took effect (its answer was lost or retried)
+                outcome.done_at = outcome.done_at or time.monotonic()
+                outcome.traffic_after = traffic
+                outcome.status = DONE
+                outcome.message = f"traffic as planned: {describe_traffic(traffic)}"
+                return outcome
+            why = settled(traffic) if settled is not None else None
+            if why is not None:
+                outcome.done_at = time.monotonic()
+                outcome.traffic_after = traffic
+                outcome.status, outcome.message = ALREADY_ACTED, why
+                return outcome
+            log(f"the service changed during the run; planning from {describe_traffic(traffic)}")
+        revisions = _relist(revisions_api, name, known=revisions, start=deployment.revisions, outcome=outcome, log=log)
         marks = read_marks(fresh.annotations)
         try:
             plan = planner(traffic, revisions, marks)
@@ -248,33 +268,59 @@ def send_plan(
             outcome.status, outcome.message, outcome.traffic_after = NOTHING_TO_SHIFT, str(exc), traffic
             return outcome
         except PlanError as exc:
+            outcome.plan_failed = True
             return fail(str(exc))
         outcome.plan, outcome.attempts, outcome.etag = plan, attempt, fresh.etag
-        annotations = annotate(dict(fresh.annotations), plan) if annotate is not None else None
-        mask = cloudrun.TRAFFIC_AND_MARKS_MASK if annotations is not None else cloudrun.TRAFFIC_MASK
-        if annotations is not None:
-            outcome.marks = {k: v for k, v in annotations.items() if k in (FAILED_KEY, LAST_SERVING_KEY)}
+        annotations = annotate(dict(fresh.annotations), plan) if annotate is not None and not marks_refused else None
+        if annotations is not None and annotations == dict(fresh.annotations):
+            annotations = None  # the marks are already on the service: a traffic-only update
+        outcome.marks = {k: v for k, v in (annotations or {}).items() if k in (FAILED_KEY, LAST_SERVING_KEY)}
         log(f"attempt {attempt}: {'validating' if dry_run else 'sending'} {plan.describe()} with etag {fresh.etag}")
         if outcome.request_sent_at is None:
             outcome.request_sent_at = time.monotonic()
-        try:
-            operation = cloudrun.update_service(
-                services,
-                cloudrun.traffic_request(fresh.name or name, fresh.etag, plan.traffic, annotations),
-                validate_only=dry_run,
-                mask=mask,
-            )
-        except (gexc.Aborted, gexc.FailedPrecondition) as exc:
-            outcome.errors.append(f"attempt {attempt}: etag conflict: {_code(exc)}: {exc.message}")
-            log(f"etag conflict ({_code(exc)}): re-reading the service")
+        operation = None
+        replan = False
+        while operation is None:
+            mask = cloudrun.TRAFFIC_AND_MARKS_MASK if annotations is not None else cloudrun.TRAFFIC_MASK
+            try:
+                operation = cloudrun.update_service(
+                    services,
+                    cloudrun.traffic_request(fresh.name or name, fresh.etag, plan.traffic, annotations),
+                    validate_only=dry_run,
+                    mask=mask,
+                )
+            except (gexc.Aborted, gexc.FailedPrecondition) as exc:
+                outcome.errors.append(f"attempt {attempt}: etag conflict: {_code(exc)}: {exc.message}")
+                log(f"etag conflict ({_code(exc)}): re-reading the service")
+                replan = True
+                break
+            except gexc.RetryError as exc:
+                return fail(
+                    f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s: {exc.cause or exc}",
+                    f"attempt {attempt}: {exc}",
+                )
+            except gexc.GoogleAPICallError as exc:
+                if isinstance(exc, (gexc.NotFound, gexc.InvalidArgument)) and _target_gone(
+                    revisions_api, name, plan, log=log
+                ):
+                    outcome.errors.append(f"attempt {attempt}: {_code(exc)}: {exc.message}")
+                    replan = True  # re-listed and re-planned at the next attempt
+                    break
+                if annotations is not None:
+                    # the rollback never fails because of its marks: the traffic alone, at once, same etag
+                    marks_refused = True
+                    outcome.marks, outcome.marks_error = {}, f"{_code(exc)}: {exc.message}"
+                    outcome.errors.append(
+                        f"attempt {attempt}: the update with the marks was refused ({_code(exc)}: {exc.message}): "
+                        "sending the traffic alone"
+                    )
+                    log(f"the update with the marks was refused ({_code(exc)}): sending the traffic alone")
+                    annotations = None
+                    continue
+                return fail(f"Cloud Run refused the traffic update ({_code(exc)}): {exc.message}", f"attempt {attempt}: {_code(exc)}: {exc.message}")
+        if replan:
             continue
-        except gexc.RetryError as exc:
-            return fail(
-                f"the Cloud Run Admin API kept failing for {cloudrun.RETRY_DEADLINE:g} s: {exc.cause or exc}",
-                f"attempt {attempt}: {exc}",
-            )
-        except gexc.GoogleAPICallError as exc:
-            return fail(f"Cloud Run refused the traffic update ({_code(exc)}): {exc.message}", f"attempt {attempt}: {_code(exc)}: {exc.message}")
+        outcome.marks_written = bool(outcome.marks) and not dry_run
         outcome.operation = getattr(getattr(operation, "operation", None), "name", "") or ""
         log(f"attempt {attempt}: operation {outcome.operation or '(unnamed)'} sent")
         operation_error: str | None = None
@@ -290,7 +336,7 @@ def send_plan(
         outcome.done_at = time.monotonic()
         try:
             if dry_run:
-                outcome.traffic_after = cloudrun.traffic_of(cloudrun.get_service(services, name))
+                outcome.traffic_after = cloudrun.traffic_of(cloudrun.read_service(services, name))
                 if operation_error:
                     return fail(f"dry-run: Cloud Run refused the plan {plan.describe()}: {operation_error}")
                 outcome.status = VALIDATED
@@ -315,6 +361,49 @@ def send_plan(
     return fail(f"the service kept changing: {MAX_ATTEMPTS} etag conflicts in a row, gave up")
 
 
+def _relist(
+    revisions_api: Any,
+    name: str,
+    *,
+    known: tuple[RevisionInfo, ...],
+    start: tuple[RevisionInfo, ...],
+    outcome: Outcome,
+    log: Callable[[str], None],
+) -> tuple[RevisionInfo, ...]:
+    """The service's revisions now (a revision may have been deleted during the run, or created); when
+    ListRevisions fails, the revisions known at start (the plan is still checked by Cloud Run)."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        revisions = tuple(cloudrun.list_revisions(revisions_api, name, deadline=LIST_DEADLINE))
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+        why = f"{_code(exc)}: {exc.message}" if isinstance(exc, gexc.GoogleAPICallError) else f"{exc.cause or exc}"
+        line = f"ListRevisions failed ({why}): planned with the {len(start)} revisions known at start"
+        if line not in outcome.errors:
+            outcome.errors.append(line)
+        log(line)
+        return start
+    gone = sorted({r.name for r in known} - {r.name for r in revisions})
+    if gone:
+        log(f"deleted since the run started: {', '.join(gone)}")
+    outcome.revisions_seen = tuple(r.name for r in revisions)
+    return revisions
+
+
+def _target_gone(revisions_api: Any, name: str, plan: Plan, *, log: Callable[[str], None]) -> bool:
+    """After NOT_FOUND or INVALID_ARGUMENT: is a planned revision gone (deleted since it was listed)?"""
+    from google.api_core import exceptions as gexc
+
+    try:
+        now = {r.name for r in cloudrun.list_revisions(revisions_api, name, deadline=LIST_DEADLINE)}
+    except (gexc.GoogleAPICallError, gexc.RetryError):
+        return False
+    gone = [rev for rev in plan.split if rev not in now]
+    if gone:
+        log(f"{', '.join(gone)} no longer exists: re-listing and re-planning")
+    return bool(gone)
+
+
 def _code(exc: Any) -> str:
     """``ABORTED``, ``INVALID_ARGUMENT``, ...: the gRPC status name of a GoogleAPICallError."""
     code = getattr(exc, "grpc_status_code", None)
@@ -333,8 +422,10 @@ def apply_rollback(
 ) -> Outcome:
     """Plan the rollback from the snapshot ``service`` and apply (or validate) it with :func:`send_plan`."""
     under_test = deployment.revisions_under_test
+    listed: list[tuple[RevisionInfo, ...]] = [deployment.revisions]
 
     def planner(traffic: tuple[TrafficEntry, ...], revisions: tuple[RevisionInfo, ...], marks: Marks) -> Plan:
+        listed[0] = revisions
         return plan_rollback(
             traffic,
             under_test=under_test,
@@ -345,7 +436,7 @@ def apply_rollback(
         )
 
     def annotate(annotations: dict[str, str], plan: Plan) -> dict[str, str]:
-        return with_marks(annotations, failed=under_test, last_serving=plan.split)
+        return with_marks(annotations, failed=under_test, last_serving=plan.split, existing={r.name for r in listed[0]})
 
     def settled(traffic: tuple[TrafficEntry, ...]) -> str | None:
         if any(rev in serving(traffic) for rev in under_test):
@@ -368,4 +459,9 @@ def apply_rollback(
     )
     if outcome.status == DONE:
         outcome.message = f"traffic restored: {describe_traffic(outcome.traffic_after)}"
+    if outcome.marks_error:
+        outcome.message += (
+            f"; the known-bad mark could not be written ({outcome.marks_error}): add {', '.join(under_test)} "
+            f"to {FAILED_KEY} by hand"
+        )
     return outcome

@@ -18,8 +18,10 @@ from .traffic import LATEST, REVISION, RevisionInfo, TrafficEntry
 __all__ = [
     "CALL_TIMEOUT",
     "RETRY_DEADLINE",
+    "annotations_request",
     "get_service",
     "list_revisions",
+    "read_service",
     "short_name",
     "terminal_failure",
     "traffic_of",
@@ -32,6 +34,8 @@ TRAFFIC_MASK = ("traffic",)
 """A traffic-only update: ``UpdateServiceRequest.update_mask.paths``."""
 TRAFFIC_AND_MARKS_MASK = ("traffic", "annotations")
 """The traffic and revgate's marks (:mod:`rollback.marks`): the only fields revgate ever writes."""
+MARKS_MASK = ("annotations",)
+"""revgate's marks alone, when the rollback sends no traffic (:mod:`rollback.marking`)."""
 
 CALL_TIMEOUT = 10.0
 """Seconds allowed to one Admin API call."""
@@ -48,14 +52,40 @@ def get_service(client: Any, name: str) -> Any:
     return client.get_service(name=name, timeout=CALL_TIMEOUT, retry=bounded_retry(deadline=RETRY_DEADLINE))
 
 
-def list_revisions(client: Any, service_name: str) -> list[RevisionInfo]:
-    """Every revision of the service, newest first."""
+def read_service(client: Any, name: str, *, deadline: float = RETRY_DEADLINE, log: Any = None) -> Any:
+    """GetService for a rollback that must not give up on one bad answer: ABORTED, FAILED_PRECONDITION,
+    UNAVAILABLE and DEADLINE_EXCEEDED are retried (backoff 0.1 s to 1 s) until ``deadline`` seconds
+    have passed, then the last error is raised (``RetryError`` when the client's own retry ran out).
+
+    A read changes nothing, so retrying it is always safe; AIP-194 lists ABORTED and UNAVAILABLE as
+    retryable, and a read refused FAILED_PRECONDITION during a concurrent change is the same kind of
+    moment, not a verdict on the request."""
+    from google.api_core import exceptions as gexc
+
+    transient = (gexc.Aborted, gexc.FailedPrecondition, gexc.ServiceUnavailable, gexc.DeadlineExceeded)
+    end = time.monotonic() + deadline
+    pause = 0.1
+    while True:
+        try:
+            return get_service(client, name)
+        except transient as exc:
+            if time.monotonic() + pause >= end:
+                raise
+            if log is not None:
+                code = getattr(exc, "grpc_status_code", None)
+                log(f"reading {name} answered {code.name if code is not None else type(exc).__name__}: retrying in {pause:g} s")
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
+def list_revisions(client: Any, service_name: str, *, deadline: float = RETRY_DEADLINE) -> list[RevisionInfo]:
+    """Every revision of the service, newest first (transient errors retried for ``deadline`` seconds)."""
     from google.cloud import run_v2
 
     pager = client.list_revisions(
         request=run_v2.ListRevisionsRequest(parent=service_name, page_size=100),
-        timeout=CALL_TIMEOUT,
-        retry=bounded_retry(deadline=RETRY_DEADLINE),
+        timeout=min(CALL_TIMEOUT, deadline),
+        retry=bounded_retry(deadline=deadline),
     )
     out = []
     for rev in pager:
@@ -116,6 +146,14 @@ def traffic_request(
         ],
         annotations=dict(annotations) if annotations is not None else {},
     )
+
+
+def annotations_request(name: str, etag: str, annotations: dict[str, str]) -> Any:
+    """The ``Service`` body of a marks-only update (``update_mask`` = ``annotations``): ``name``,
+    ``etag`` and the whole annotation map read fresh, nothing else."""
+    from google.cloud import run_v2
+
+    return run_v2.Service(name=name, etag=etag, annotations=dict(annotations))
 
 
 def terminal_failure(service: Any) -> str | None:

@@ -10,25 +10,40 @@
   When the revision under test had all the traffic, the rollback gives it back
   to those revisions first: the ones that held traffic before it.
 
-They are written only in the same ``UpdateService`` as the traffic
-(``update_mask`` = ``traffic,annotations``), from the map of a fresh
-``GetService``: every other annotation is sent back unchanged (the field is a
-map, replaced as a whole when the mask names it; service.proto: annotations
-"should be preserved when modifying objects").
+They are written with the rollback's traffic (``update_mask`` =
+``traffic,annotations``), or, when the rollback sends no traffic (nothing to
+shift, someone already acted, no plan), alone: an ``UpdateService`` whose
+``update_mask`` is ``annotations``, with the etag read, re-read on a conflict
+(:mod:`rollback.marking`). Always from the map of a fresh ``GetService``: every
+other annotation is sent back unchanged (the field is a map, replaced as a
+whole when the mask names it; service.proto: annotations "should be preserved
+when modifying objects").
+
+The failed list keeps every name while it fits :data:`FAILED_BUDGET` (128 KiB:
+over 2,000 names of 63 characters, so at least :data:`MIN_KEPT` = 1,000 of
+any length), and the whole map within Kubernetes' 256 KiB. When a name must
+go, the names of revisions that no longer exist (deleted by hand, or by Cloud
+Run past its 1,000 revisions) go first, oldest first; only then the oldest
+names of existing revisions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FAILED_KEY", "LAST_SERVING_KEY", "Marks", "read_marks", "with_marks"]
+__all__ = ["FAILED_KEY", "LAST_SERVING_KEY", "Marks", "fit_failed", "read_marks", "with_marks"]
 
 FAILED_KEY = "revgate.dev/failed-revisions"
 LAST_SERVING_KEY = "revgate.dev/last-serving"
-MAX_FAILED = 100
-"""The failed list keeps the newest names only, so the annotation stays far below Kubernetes' 256 KiB."""
+ANNOTATIONS_LIMIT = 256 * 1024
+"""Kubernetes: "The total size of annotations (keys and values) must be 256 KiB or smaller" (service.proto:
+``annotations`` follows "Kubernetes annotations' namespacing, limits, and rules")."""
+FAILED_BUDGET = 128 * 1024
+"""Bytes the failed list may take: half the limit, the rest left to the service's other annotations."""
+MIN_KEPT = 1000
+"""Names kept at least (1,000 names of 63 characters and a comma are 64,000 bytes, within the budget)."""
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -64,15 +79,50 @@ def read_marks(annotations: Mapping[str, str] | None) -> Marks:
     return Marks(failed=_names(annotations.get(FAILED_KEY, "")), last_serving=_split(annotations.get(LAST_SERVING_KEY, "")))
 
 
+def _size(annotations: Mapping[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+
+
+def fit_failed(
+    names: list[str], *, keep: Collection[str] = (), existing: Collection[str] | None = None, budget: int = FAILED_BUDGET
+) -> list[str]:
+    """``names`` (oldest first) cut to fit ``budget`` bytes joined with commas: first the names not in
+    ``existing`` (deleted revisions; none when ``existing`` is None), oldest first, then the oldest;
+    never a name of ``keep`` (the ones being marked now)."""
+    total = max(0, sum(len(n) + 1 for n in names) - 1)
+    if total <= budget:
+        return list(names)
+    dropped: set[int] = set()
+    alive = set(existing) if existing is not None else None
+    passes = ([i for i, n in enumerate(names) if n not in alive] if alive is not None else []) + list(range(len(names)))
+    for i in passes:
+        if total <= budget:
+            break
+        if i in dropped or names[i] in keep:
+            continue
+        dropped.add(i)
+        total -= len(names[i]) + 1
+    return [n for i, n in enumerate(names) if i not in dropped]
+
+
 def with_marks(
-    annotations: Mapping[str, str] | None, *, failed: Iterable[str] = (), last_serving: Mapping[str, int] | None = None
+    annotations: Mapping[str, str] | None,
+    *,
+    failed: Iterable[str] = (),
+    last_serving: Mapping[str, int] | None = None,
+    existing: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """The whole annotation map to send: every annotation as read, ``failed`` added, ``last_serving`` set."""
+    """The whole annotation map to send: every annotation as read, ``failed`` added, ``last_serving`` set.
+
+    ``existing``: the service's revisions now, when known: the names of the others go first when the
+    list must be cut (see the module docstring)."""
     out = dict(annotations or {})
-    add = tuple(failed)
-    if add:
-        names = [n for n in _names(out.get(FAILED_KEY, "")) if n not in add] + list(dict.fromkeys(add))
-        out[FAILED_KEY] = ",".join(names[-MAX_FAILED:])
     if last_serving:
         out[LAST_SERVING_KEY] = ",".join(f"{rev}={pct}" for rev, pct in last_serving.items())
+    add = tuple(dict.fromkeys(failed))
+    if add:
+        names = [n for n in _names(out.get(FAILED_KEY, "")) if n not in add] + list(add)
+        others = _size({k: v for k, v in out.items() if k != FAILED_KEY}) + len(FAILED_KEY.encode())
+        budget = min(FAILED_BUDGET, ANNOTATIONS_LIMIT - others)
+        out[FAILED_KEY] = ",".join(fit_failed(names, keep=add, existing=existing, budget=budget))
     return out

@@ -12,6 +12,8 @@ Record fields::
     etag         the etag sent with the last UpdateService request (the snapshot's when none was sent)
     attempts     UpdateService attempts (more than one after etag conflicts)
     timings      {first_failure_at: ISO time, request_sent_s, operation_done_s}: seconds after the first failure
+    marks_written  revgate's annotations on the service after the run ({} when none were written)
+    marks_error  why the known-bad mark could not be written, or null
     errors       every error met, one line each
     manual_command  the gcloud command that finishes a rollback that could not be completed, or null
 """

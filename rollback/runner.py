@@ -75,15 +75,17 @@ class RollbackRunner:
         from revgate.google_clients import revisions_client, services_client
 
         try:
+            services = services_client()
             self.outcome = apply_rollback(
                 self.deployment,
                 self.service,
-                services=services_client(),
+                services=services,
                 revisions_api=revisions_client(),
                 dry_run=self.deployment.mode == "dry-run",
                 log=self._log,
                 outcome=self._live,
             )
+            self._mark_alone(self.outcome, services)
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:  # re-reads outside apply's own handling
             self.outcome = Outcome(status=FAILED, message=f"Cloud Run Admin API error: {exc}", errors=[str(exc)])
         except Exception as exc:  # noqa: BLE001 - the run must report any failure of the rollback, not lose it in a thread
@@ -93,6 +95,27 @@ class RollbackRunner:
         if self.outcome.done_at is None:
             self.outcome.done_at = time.monotonic()
         self._tell_started(self.outcome)
+
+    def _mark_alone(self, outcome: Outcome, services: Any) -> None:
+        """The rollback sent no traffic (nothing to shift, someone already acted, nothing plannable): the
+        revision under test failed its gate all the same, so it is marked with an annotations-only update
+        (:mod:`rollback.marking`)."""
+        if self.deployment.mode != "on-failure" or outcome.marks_written:
+            return
+        if not (outcome.status in (NOTHING_TO_SHIFT, ALREADY_ACTED) or (outcome.status == FAILED and outcome.plan_failed)):
+            return
+        from .marking import write_marks
+
+        existing = outcome.revisions_seen if outcome.revisions_seen is not None else [r.name for r in self.deployment.revisions]
+        result = write_marks(self.deployment, services=services, existing=existing, log=self._log)
+        testing = ", ".join(self.deployment.revisions_under_test)
+        if result.written:
+            outcome.marks, outcome.marks_written = result.marks, True
+            outcome.message += f"; {testing} marked failed ({FAILED_KEY})"
+        else:
+            outcome.marks_error = result.error
+            outcome.errors.append(f"the known-bad mark could not be written: {result.error}")
+            outcome.message += f"; the known-bad mark could not be written ({result.error}): add {testing} to {FAILED_KEY} by hand"
 
     def _log(self, line: str) -> None:
         self.log.append(line)
@@ -169,10 +192,20 @@ class RollbackRunner:
         return self.status == FAILED
 
     def manual_command(self) -> str | None:
+        """The command that finishes a failed rollback: the plan's, else the target the header showed
+        (planned at start), unless that target was seen deleted since."""
         if not self.failed:
             return None
         plan = self.outcome.plan if self.outcome else None
-        return gcloud_command(self.deployment, plan.split) if plan else None
+        if plan:
+            return gcloud_command(self.deployment, plan.split)
+        target = self.deployment.rollback_target
+        if not target.found:
+            return None
+        seen = self.outcome.revisions_seen if self.outcome else None
+        if seen is not None and any(rev not in seen for rev in target.split):
+            return None
+        return gcloud_command(self.deployment, target.split)
 
     def _changed_by_others(self) -> str:
         now = self.traffic_at_finish
@@ -227,7 +260,8 @@ class RollbackRunner:
                 "after": entries(outcome.traffic_after) if outcome and outcome.traffic_after else None,
                 "at_finish": entries(self.traffic_at_finish) if self.traffic_at_finish is not None else None,
             },
-            "marks_written": dict(outcome.marks) if outcome and outcome.marks and self.status == DONE else {},
+            "marks_written": dict(outcome.marks) if outcome and outcome.marks_written else {},
+            "marks_error": outcome.marks_error if outcome and outcome.marks_error else None,
             "operation": outcome.operation if outcome and outcome.operation else None,
             "etag": outcome.etag if outcome and outcome.etag else d.etag,
             "attempts": outcome.attempts if outcome else 0,

@@ -23,7 +23,8 @@ daemon's ``--etag-mode`` says; ``NONE`` checks no etag), ALREADY_EXISTS (a
 template that names an existing revision with another configuration),
 INVALID_ARGUMENT (bad traffic, tag, update_mask path).
 Every call is counted and may fail with an injected fault (:mod:`sandbox.calls`), before it
-is carried out, or after (``METHOD:applied``, see :data:`APPLIED_SUFFIX`).
+is carried out, or after (``METHOD:applied``, see :data:`APPLIED_SUFFIX`); ``UpdateService:annotations``
+refuses only the updates whose mask names ``annotations`` (:data:`ANNOTATIONS_SUFFIX`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ from google.rpc import status_pb2
 
 from sandbox.calls import CallLog
 from sandbox.convert import from_traffic_targets, template_config, to_revision, to_service
-from sandbox.core import AlreadyExists, EtagMismatch, NotFound, Operation, SandboxCore, Unimplemented, new_etag
+from sandbox.core import (
+    AlreadyExists,
+    EtagMismatch,
+    FailedPrecondition,
+    NotFound,
+    Operation,
+    SandboxCore,
+    Unimplemented,
+    new_etag,
+)
 from sandbox.traffic import TrafficError, traffic_to_revisions
 
 __all__ = ["admin_handlers"]
@@ -105,6 +115,18 @@ APPLIED_SUFFIX = ":applied"
 an answer is lost after the change was made (gRPC: DEADLINE_EXCEEDED "may be returned even if the
 operation has completed successfully"; UNKNOWN, INTERNAL likewise say nothing of what was done)."""
 
+ANNOTATIONS_SUFFIX = ":annotations"
+"""``inject("UpdateService:annotations", CODE)``: an UpdateService whose ``update_mask`` names
+``annotations`` is refused with CODE before anything is changed (the traffic part with it), as when a
+policy or a permission refuses the annotation part; a traffic-only update is not affected."""
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 _SERVICE_FIELDS = frozenset(run_v2.Service.pb().DESCRIPTOR.fields_by_name)
 DEFAULT_PAGE_SIZE = 100
 
@@ -155,6 +177,10 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
                 error = (grpc.StatusCode[exc.code], str(exc))
             except AlreadyExists as exc:
                 error = (grpc.StatusCode.ALREADY_EXISTS, str(exc))
+            except FailedPrecondition as exc:
+                error = (grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            except _Refused as exc:
+                error = (exc.code, exc.message)
             except Unimplemented as exc:
                 error = (grpc.StatusCode.UNIMPLEMENTED, str(exc))
             except (TrafficError, ValueError) as exc:
@@ -190,6 +216,10 @@ def admin_handlers(core: SandboxCore, calls: CallLog) -> list[grpc.GenericRpcHan
         if (fields is None and (sent.containers or sent.revision)) or (fields is not None and "template" in fields):
             template = (sent.revision.rsplit("/", 1)[-1], template_config(sent))
         annotations = dict(request.service.annotations) if fields is not None and "annotations" in fields else None
+        if annotations is not None:
+            refused = calls.record("UpdateService" + ANNOTATIONS_SUFFIX, validate_only=request.validate_only)
+            if refused is not None:
+                raise _Refused(refused, calls.message_of("UpdateService" + ANNOTATIONS_SUFFIX, refused))
         _, op = core.update_service(
             service,
             traffic=traffic,

@@ -6,9 +6,11 @@ Every RPC the fakes receive is counted under its method name (``UpdateService``,
 so ``calls("UpdateService")`` is the number of real change requests received
 (including those answered with an injected error).
 
-``inject(method, code, times)`` makes the next ``times`` calls of ``method``
+``inject(method, code, times, after=0)`` makes the next ``times`` calls of ``method``
 (``times=-1``: every call until cleared) fail with the gRPC status ``code``
-before doing anything.
+before doing anything, once ``after`` more calls have been answered normally
+(for example ``after=1``: the read a gate makes at session start passes, the
+rollback's reads fail).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CallLog:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._faults: dict[str, tuple[grpc.StatusCode, int]] = {}
+        self._after: dict[str, int] = {}
         self._messages: dict[str, str] = {}
 
     def record(self, method: str, *, validate_only: bool = False) -> grpc.StatusCode | None:
@@ -40,6 +43,9 @@ class CallLog:
             fault = self._faults.get(method)
             if fault is None:
                 return None
+            if self._after.get(method, 0) > 0:
+                self._after[method] -= 1
+                return None
             code, times = fault
             if times > 0:
                 if times == 1:
@@ -48,8 +54,9 @@ class CallLog:
                     self._faults[method] = (code, times - 1)
             return code
 
-    def inject(self, method: str, code: str, times: int, message: str = "") -> None:
-        """Fail the next ``times`` calls of ``method`` with ``code`` (``-1``: always; ``0``: clear).
+    def inject(self, method: str, code: str, times: int, message: str = "", *, after: int = 0) -> None:
+        """Fail the next ``times`` calls of ``method`` with ``code`` (``-1``: always; ``0``: clear),
+        after ``after`` calls answered normally.
 
         ``message``: the error message to answer (e.g. Cloud Run's own words); default ``injected fault: ...``.
         """
@@ -58,9 +65,11 @@ class CallLog:
             if times == 0:
                 self._faults.pop(method, None)
                 self._messages.pop(method, None)
+                self._after.pop(method, None)
             else:
                 self._faults[method] = (status, times)
                 self._messages[method] = message
+                self._after[method] = max(0, int(after))
 
     def message_of(self, method: str, code: grpc.StatusCode) -> str:
         """The message an injected fault answers with."""
@@ -71,6 +80,7 @@ class CallLog:
         with self._lock:
             self._faults.clear()
             self._messages.clear()
+            self._after.clear()
             self._counts.clear()
 
     def counts(self) -> dict[str, int]:

@@ -9,7 +9,8 @@ Commands::
            [--set-secrets K=SECRET:VERSION,...] [--[no-]allow-unauthenticated]
     update-traffic SERVICE (--to-revisions R=P,... | --to-latest | --to-tags T=P,...)
     status [SERVICE] [--json]
-    inject METHOD CODE [--times N]        e.g. inject UpdateService UNAVAILABLE --times 1
+    inject METHOD CODE [--times N] [--after N]   e.g. inject UpdateService UNAVAILABLE --times 1
+    delete-revision REVISION              refused while it serves traffic or a tag names it
     delay {operation,metrics,logs} SECONDS
     calls [--json]
     down
@@ -190,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("method", metavar="METHOD", help="e.g. UpdateService, GetService, GetOperation.")
     inject.add_argument("code", metavar="CODE", help="gRPC status, e.g. UNAVAILABLE, PERMISSION_DENIED.")
     inject.add_argument("--times", type=int, default=1, help="How many calls fail (-1 always, 0 clears).")
+    inject.add_argument("--after", type=int, default=0, help="Calls answered normally before the faults start.")
+
+    delete = sub.add_parser("delete-revision", help="Delete a revision that serves no traffic (gcloud run revisions delete).")
+    delete.add_argument("revision", metavar="REVISION")
 
     delay = sub.add_parser("delay", help="Set the operation delay, or the metrics or logs visibility delay.")
     delay.add_argument("which", choices=["operation", "metrics", "logs"])
@@ -320,9 +325,13 @@ def run(args: argparse.Namespace) -> int:
             _print_status(status)
         return 0
     if args.command == "inject":
-        client.call("Inject", {"method": args.method, "code": args.code, "times": args.times})
+        client.call("Inject", {"method": args.method, "code": args.code, "times": args.times, "after": args.after})
         print(f"{args.method}: next {'calls' if args.times < 0 else args.times} fail with {args.code.upper()}"
               if args.times else f"{args.method}: injected faults cleared")
+        return 0
+    if args.command == "delete-revision":
+        client.call("DeleteRevision", {"revision": args.revision})
+        print(f"revision {args.revision.rsplit('/', 1)[-1]} deleted")
         return 0
     if args.command == "delay":
         method = {"operation": "SetOperationDelay", "metrics": "SetMetricsDelay", "logs": "SetLogsDelay"}[args.which]

@@ -247,9 +247,18 @@ class Sandbox:
 
     # -- faults and counts --------------------------------------------------------------
 
-    def inject(self, method: str, code: str, times: int = 1, message: str = "") -> None:
-        """The next ``times`` calls of ``method`` fail with ``code`` (``-1``: always, ``0``: clear), saying ``message``."""
-        self.control.call("Inject", {"method": method, "code": code, "times": times, "message": message})
+    def inject(self, method: str, code: str, times: int = 1, message: str = "", *, after: int = 0) -> None:
+        """The next ``times`` calls of ``method`` fail with ``code`` (``-1``: always, ``0``: clear), saying ``message``,
+        once ``after`` more calls have been answered normally.
+
+        Besides the Admin API's method names: ``UpdateService:applied`` (the change is made, then the answer
+        is an error) and ``UpdateService:annotations`` (an update whose mask names ``annotations`` is refused)."""
+        self.control.call("Inject", {"method": method, "code": code, "times": times, "message": message, "after": after})
+
+    def delete_revision(self, revision: str, *, service: str | None = None) -> None:
+        """``gcloud run revisions delete REVISION``: no longer listed, served or routed. Refused
+        (:class:`ControlError` with code FAILED_PRECONDITION) while it serves traffic or a tag names it."""
+        self.control.call("DeleteRevision", {"revision": revision, "service": service})
 
     def set_etag_mode(self, mode: str) -> None:
         """How a stale etag is answered: ``ABORTED`` (default), ``FAILED_PRECONDITION`` or ``NONE`` (not checked)."""

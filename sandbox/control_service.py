@@ -13,7 +13,12 @@ Deploy             ``{"service", "tag"?, "no_traffic"?, "faults"?,  ``{"revision
                    "startup_probe"? tcp|http}``
 UpdateTraffic      ``{"service", "to_revisions"? {R: P},            ``{"traffic": [...]}``
                    "to_latest"?, "to_tags"? {T: P}}``
-Inject             ``{"method", "code", "times", "message"?}``      ``{}``
+Inject             ``{"method", "code", "times", "message"?,        ``{}``
+                   "after"?}``: the faults start after that many
+                   calls answered normally
+DeleteRevision     ``{"revision", "service"?}``: refused             ``{}``
+                   (FAILED_PRECONDITION) while it serves traffic
+                   or a tag names it
 SetEtagMode        ``{"mode"}``: ABORTED, FAILED_PRECONDITION, NONE  ``{}``
 FailReconcile      ``{"message"}``: the next UpdateService           ``{}``
                    operation fails to reconcile
@@ -31,7 +36,8 @@ Shutdown           ``{}``                                           ``{}``
 =================  ===============================================  ===========================
 
 Errors: INVALID_ARGUMENT (bad traffic, bad tag, unknown status code),
-NOT_FOUND (unknown service), with a one-line message.
+NOT_FOUND (unknown service or revision), FAILED_PRECONDITION (a revision that
+cannot be deleted), with a one-line message.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import grpc
 
 from sandbox.calls import CallLog
 from sandbox.convert import service_uri, service_urls
-from sandbox.core import ETAG_MODES, EtagMismatch, NotFound, SandboxCore
+from sandbox.core import ETAG_MODES, EtagMismatch, FailedPrecondition, NotFound, SandboxCore
 from sandbox.traffic import TrafficError, traffic_to_latest, traffic_to_revisions, traffic_to_tags
 
 __all__ = ["CONTROL_SERVICE", "control_handler", "status"]
@@ -151,7 +157,17 @@ def control_handler(
         return {"traffic": [asdict(e) for e in core.service(service).traffic_status]}
 
     def inject(req: dict[str, Any]) -> dict[str, Any]:
-        calls.inject(str(req["method"]), str(req["code"]), int(req.get("times", 1)), str(req.get("message") or ""))
+        calls.inject(
+            str(req["method"]),
+            str(req["code"]),
+            int(req.get("times", 1)),
+            str(req.get("message") or ""),
+            after=int(req.get("after") or 0),
+        )
+        return {}
+
+    def delete_revision(req: dict[str, Any]) -> dict[str, Any]:
+        core.delete_revision(str(req["revision"]).rsplit("/", 1)[-1], service=req.get("service") or None)
         return {}
 
     def set_etag_mode(req: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +222,7 @@ def control_handler(
         "Deploy": deploy,
         "UpdateTraffic": update_traffic,
         "Inject": inject,
+        "DeleteRevision": delete_revision,
         "SetEtagMode": set_etag_mode,
         "FailReconcile": fail_reconcile,
         "RaceNextGet": race_next_get,
@@ -226,6 +243,8 @@ def control_handler(
                 error = (grpc.StatusCode.NOT_FOUND, str(exc))
             except EtagMismatch as exc:
                 error = (grpc.StatusCode.ABORTED, str(exc))
+            except FailedPrecondition as exc:
+                error = (grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             except (TrafficError, ValueError, KeyError, TypeError) as exc:
                 error = (grpc.StatusCode.INVALID_ARGUMENT, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}")
             context.abort(*error)

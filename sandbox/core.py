@@ -44,6 +44,7 @@ __all__ = [
     "AlreadyExists",
     "DeployResult",
     "EtagMismatch",
+    "FailedPrecondition",
     "NotFound",
     "Operation",
     "SandboxCore",
@@ -70,6 +71,10 @@ class EtagMismatch(RuntimeError):
 
 class AlreadyExists(RuntimeError):
     """A template names an existing revision with another configuration (ALREADY_EXISTS)."""
+
+
+class FailedPrecondition(RuntimeError):
+    """The request cannot be carried out in the resource's present state (FAILED_PRECONDITION)."""
 
 
 class Unimplemented(RuntimeError):
@@ -471,6 +476,36 @@ class SandboxCore:
         op.snapshot = copy.deepcopy(svc)
         self.save()
         self.publish()
+
+    def delete_revision(self, name: str, *, service: str | None = None) -> None:
+        """``gcloud run revisions delete``: the revision is no longer listed, served or routed, and its
+        process stops. A revision that serves traffic, or that a traffic target names (a tag), is
+        refused (FAILED_PRECONDITION): Cloud Run deletes only revisions that serve no traffic
+        (https://cloud.google.com/run/docs/managing/revisions)."""
+        with self.lock:
+            rev = self.state.revisions.get(name)
+            if rev is None or (service is not None and rev.service != service):
+                raise NotFound(f"revision {name!r} not found")
+            svc = self.state.services[rev.service]
+            serving = {e.revision for e in svc.traffic_status if e.percent > 0}
+            named = {e.revision for e in svc.traffic if e.revision} | {e.revision for e in svc.traffic_status if e.tag}
+            if name in serving:
+                raise FailedPrecondition(f"revision {name!r} is serving traffic and cannot be deleted: move its traffic first")
+            if name in named:
+                raise FailedPrecondition(
+                    f"revision {name!r} is named by a traffic target of service {rev.service!r} and cannot be deleted: "
+                    "remove its tag first"
+                )
+            del self.state.revisions[name]
+            if svc.latest_ready_revision == name:
+                ready = [r for r in self.state.revisions_of(rev.service) if r.ready]
+                svc.latest_ready_revision = ready[-1].name if ready else ""
+            if svc.latest_created_revision == name:
+                left = self.state.revisions_of(rev.service)
+                svc.latest_created_revision = left[-1].name if left else ""
+            self.save()
+            self.publish()
+        self.processes.stop(name)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -56,7 +56,8 @@ def test_failed_run_does_not_promote(sandbox: Sandbox, service: str, gate: Calla
     assert split_of(sandbox, service) == {stable: 100}
     assert g.json["promotion"]["status"] == "not-promoted"
     assert "promotion (not-promoted): not promoted to 10 %: the verdict is FAIL" in g.output
-    assert sandbox.calls("UpdateService") == calls  # nothing was sent (a tag-only canary: nothing to roll back either)
+    # no traffic was sent (a tag-only canary: nothing to roll back either), only its known-bad mark (update_mask annotations)
+    assert sandbox.calls("UpdateService") == calls + 1
 
 
 def test_promote_input_errors(sandbox: Sandbox, service: str, run_suite: Callable[..., Any]) -> None:

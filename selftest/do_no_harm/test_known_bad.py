@@ -62,7 +62,7 @@ def test_nothing_good_left_stops_with_a_clear_error_and_changes_nothing(sb, gate
     assert result.run.returncode == 1, result.run
     assert traffic(service) == before
     assert before.split == {candidate: 100}
-    assert sb.calls("UpdateService") == 0
+    assert sb.calls("UpdateService") == 1  # no traffic: the candidate's known-bad mark alone (update_mask annotations)
     line = last_line(result.output, "ROLLBACK")
     assert line.startswith("ROLLBACK FAILED: no good revision older than"), line
     assert f"marked failed in {FAILED_KEY}: {marked}" in line

@@ -41,9 +41,14 @@ def test_someone_already_rolled_back_during_the_run(sb, service, traffic, start_
     assert code == 1, out
     assert "someone already acted" in out
     assert record["status"] == "already-acted"
-    # the fresh read before the update showed another etag: nothing was sent at all
-    assert sb.calls("UpdateService") == 0
+    # the fresh read before the update showed another etag: no traffic was sent, only the known-bad mark
+    # (update_mask annotations), and last-serving follows the operator's split
+    assert sb.calls("UpdateService") == 1
     assert traffic(service).split == {first: 100}
+    marks = dict(sb.get_service(service).annotations)
+    assert marks["revgate.dev/failed-revisions"] == candidate
+    assert marks["revgate.dev/last-serving"] == f"{first}=100"
+    assert record["marks_written"]["revgate.dev/failed-revisions"] == candidate
 
 
 def test_other_traffic_change_during_the_run_is_replanned(sb, service, traffic, start_gate, write_checklist, tmp_path):

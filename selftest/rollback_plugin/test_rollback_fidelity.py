@@ -98,13 +98,14 @@ def test_no_etag_enforcement_still_replans_from_a_fresh_read(
 def test_final_errors_are_one_line_with_the_gcloud_command(sb, gate, service, traffic, canary, code, message):
     stable, _, url = canary()
     before = traffic(service)
-    sb.inject("UpdateService", code, 1, message=message)
+    sb.inject("UpdateService", code, -1, message=message)
 
     result = gate(service, url)
 
     assert result.run.returncode == 1, result.run
     assert traffic(service) == before  # nothing half-done
-    assert sb.calls("UpdateService") == 1  # final: not retried, not re-planned
+    # final: not retried, not re-planned; only sent again at once without the marks (they may be what was refused)
+    assert sb.calls("UpdateService") == 2
     command = (
         f"gcloud run services update-traffic {service} --region {sb.region} --project {sb.project} "
         f"--to-revisions {stable}=100"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+FAILED_KEY = "revgate.dev/failed-revisions"
+
 
 def test_tag_only_failure_shifts_nothing_and_still_fails(sb, gate, service, traffic):
     stable = sb.deploy(service)
@@ -13,10 +15,12 @@ def test_tag_only_failure_shifts_nothing_and_still_fails(sb, gate, service, traf
     assert result.run.returncode == 1, result.run
     assert "nothing to shift" in result.output
     assert f"{candidate} serves no traffic" in result.output
-    assert sb.calls("UpdateService") == 0
+    assert sb.calls("UpdateService") == 1  # the known-bad mark alone (update_mask annotations): no traffic sent
     assert traffic(service) == before
     assert before.split == {stable: 100}
     assert result.record["status"] == "nothing-to-shift"
+    assert result.record["marks_written"][FAILED_KEY] == candidate
+    assert dict(sb.get_service(service).annotations)[FAILED_KEY] == candidate
 
 
 def test_canary_failure_restores_previous_and_keeps_tags(sb, gate, service, traffic):
@@ -98,7 +102,8 @@ def test_no_ready_revision_to_restore_changes_nothing(sb, gate, service, traffic
     result = gate(service, sb.service_url(service))
 
     assert result.run.returncode == 1, result.run
-    assert sb.calls("UpdateService") == 0
+    assert sb.calls("UpdateService") == 1  # the known-bad mark alone: no traffic sent
     assert traffic(service) == before
     assert f"no good revision older than {candidate} to give the traffic to" in result.output
     assert result.record["status"] == "failed"
+    assert dict(sb.get_service(service).annotations)[FAILED_KEY] == candidate
