@@ -24,6 +24,8 @@ pytest_plugins = [
     "revgate.retries",
     "revgate.publish",
     "revgate.notify",
+    "revgate.browser_plugin",
+    "revgate.team_checks",
 ]
 
 

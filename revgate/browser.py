@@ -3,10 +3,21 @@
 The browser is chosen in this order:
 
 1. ``CHROMIUM_EXECUTABLE``: an explicit executable (a system or a pinned build);
-2. Playwright's own Chromium, when ``playwright install chromium`` installed it;
+2. Playwright's own build of the Chromium revision the installed Playwright
+   drives, where Playwright itself looks for it (``PLAYWRIGHT_BROWSERS_PATH``,
+   else its cache folder): for a headless run the headless shell
+   (``playwright install --only-shell``, or ``playwright install chromium``),
+   else the full build; a headless run takes the full build when the shell is
+   missing (``playwright install --no-shell``);
 3. a system Chromium on ``PATH`` (``chromium``, ``chromium-browser``);
 4. otherwise Playwright launches as usual and says to run ``playwright install``
    (:func:`launch_error_line` turns that into one line).
+
+Where the build lives (``chromium-REV/chrome-linux64/chrome`` and
+``chromium_headless_shell-REV/chrome-headless-shell-linux64/chrome-headless-shell``
+for Playwright 1.5x; ``chrome-linux/chrome`` and ``chrome-linux/headless_shell``
+before) is read from Playwright's own ``browsers.json`` (the revision) and the
+folder's contents, so the choice is made before any Playwright process starts.
 
 Every Chromium gets ``--disable-features=LocalNetworkAccessChecks``: a response
 the secret route (:mod:`revgate.pages_visit`) hands to the browser has
@@ -47,6 +58,8 @@ __all__ = [
     "BrowserChoice",
     "browsers_path",
     "choose_chromium",
+    "chromium_revision",
+    "playwright_build",
     "ffmpeg_path",
     "launch_error_line",
     "system_chromium_flags",
@@ -79,7 +92,7 @@ class BrowserChoice:
 
     def describe(self) -> str:
         if self.source == "playwright":
-            return "Playwright's Chromium"
+            return f"Playwright's Chromium ({self.executable})" if self.executable else "Playwright's Chromium"
         if self.executable:
             return f"{self.executable} (from {self.source})"
         return "Playwright's Chromium (not installed)"
@@ -133,21 +146,60 @@ def browsers_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("XDG_CACHE_HOME", home / ".cache")) / "ms-playwright"
 
 
-def _playwright_build_installed(executable: str | None, *, headless: bool) -> bool:
-    """Playwright's Chromium exists: the full build, or (headless) the headless shell of the same revision."""
-    if not executable:
-        return False
-    path = Path(executable)
-    if path.is_file():
-        return True
+FULL_NAMES = ("chrome", "chrome.exe", "Chromium", "Google Chrome for Testing")
+SHELL_NAMES = ("chrome-headless-shell", "headless_shell", "chrome-headless-shell.exe", "headless_shell.exe")
+
+
+def chromium_revision() -> str | None:
+    """The Chromium revision the installed Playwright drives (its ``browsers.json``), or None."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("playwright")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        data = json.loads((Path(spec.origin).parent / "driver" / "package" / "browsers.json").read_text())
+    except (OSError, ValueError):
+        return None
+    revisions = {b.get("name"): b.get("revision") for b in data.get("browsers", []) if isinstance(b, dict)}
+    return revisions.get("chromium-headless-shell") or revisions.get("chromium")
+
+
+def _executable_in(folder: Path, names: tuple[str, ...]) -> Path | None:
+    """``folder/*/NAME`` (or deeper, for a macOS app bundle), an executable file; None when absent."""
+    try:
+        candidates = [p for name in names for p in sorted(folder.glob(f"*/{name}"))]
+        candidates += [p for name in names[2:3] for p in sorted(folder.glob(f"*/*.app/Contents/MacOS/{name}"))]
+    except OSError:
+        return None
+    return next((p for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
+
+
+def playwright_build(
+    *, playwright_executable: str | None = None, headless: bool = True, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The executable of Playwright's own Chromium a launch would use (see the module docstring), or None.
+
+    ``playwright_executable`` is ``browser_type.executable_path`` when a Playwright is running (it
+    names the folder and revision Playwright uses); without it they are found from ``browsers.json``.
+    """
+    if playwright_executable:
+        full_path = Path(playwright_executable)
+        base, revision = None, None
+        for parent in full_path.parents:
+            if parent.name.startswith("chromium-"):
+                base, revision = parent.parent, parent.name.removeprefix("chromium-")
+                break
+    else:
+        full_path, base, revision = None, browsers_path(env), chromium_revision()
+    if base is None or revision is None:
+        return full_path if full_path is not None and full_path.is_file() else None
+    full = full_path if full_path is not None and full_path.is_file() else _executable_in(base / f"chromium-{revision}", FULL_NAMES)
     if not headless:
-        return False
-    # .../ms-playwright/chromium-1255/chrome-linux64/chrome -> .../ms-playwright/chromium_headless_shell-1255
-    for parent in path.parents:
-        if parent.name.startswith("chromium-"):
-            shell = parent.with_name(parent.name.replace("chromium-", "chromium_headless_shell-", 1))
-            return shell.is_dir() and any(shell.iterdir())
-    return False
+        return full
+    shell = _executable_in(base / f"chromium_headless_shell-{revision}", SHELL_NAMES)
+    return shell or full
 
 
 def choose_chromium(
@@ -168,8 +220,9 @@ def choose_chromium(
         if not os.access(resolved, os.X_OK):
             raise ConfigError(f"{CHROMIUM_ENV}={explicit!r} is not executable (chmod +x it, or unset it)")
         return BrowserChoice(CHROMIUM_ENV, resolved, system_chromium_flags(root=root))
-    if _playwright_build_installed(playwright_executable, headless=headless):
-        return BrowserChoice("playwright", args=CHROMIUM_FLAGS)
+    build = playwright_build(playwright_executable=playwright_executable, headless=headless, env=env)
+    if build is not None:
+        return BrowserChoice("playwright", str(build), CHROMIUM_FLAGS)
     for name in SYSTEM_CHROMIUM_NAMES:
         found = which(name)
         if found:

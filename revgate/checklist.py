@@ -786,6 +786,13 @@ class Logs(_NamedCheck):
         return value
 
 
+class Suite(_Section):
+    """``[suite]``: what the gate runs besides the checklist's checks."""
+
+    checks: list[str] = Field(default_factory=list)
+    """Folders of the team's own pytest files, relative to the checklist (``--checks`` overrides them)."""
+
+
 class Checklist(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health | None = None
@@ -798,6 +805,7 @@ class Checklist(_Section):
     revision: RevisionConfig | None = None
     notify: Notify | None = None
     logs: list[Logs] = Field(default_factory=list)
+    suite: Suite | None = None
 
     @field_validator("api", "websocket", "latency", "page", "logs")
     @classmethod

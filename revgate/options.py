@@ -9,7 +9,11 @@ loads.
   ``revgate`` command: the process becomes ``python -m revgate ARGS`` (same
   PID, same exit code), which runs the installed suite and never the tests of
   the current directory. A ``pytest`` without ``--revision-url`` is left alone.
-- ``--sections smoke,frontend`` runs only those folders of the suite.
+- ``pytest PATHS --revision-url URL`` outside the suite is refused (exit 4, one
+  line): the URL would be ignored and a broken revision left unchecked; the
+  team's own tests run against a revision with ``--checks DIR``.
+- ``--sections smoke,frontend`` runs only those folders of the suite (the
+  team's ``--checks`` folders always run).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from . import metrics, notify, publish, report, retries, settings
+from . import metrics, notify, publish, report, retries, settings, team_checks
 from .suite import SECTIONS, suite_dir
 
 __all__ = ["add_all_options"]
@@ -49,6 +53,7 @@ def add_all_options(parser: pytest.Parser) -> None:
 
     logs.add_logs_options(parser)
     notify.add_options(parser)
+    team_checks.add_options(parser)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,7 +69,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("revision_url") or _in_suite(config):
         return None
     if config.args_source == pytest.Config.ArgsSource.ARGS:
-        return None  # the user's own test paths: their run, not the gate's
+        # the user's own test paths with a revision URL: pytest would run them and ignore the URL
+        shown = " ".join(config.args[:3]) + (" ..." if len(config.args) > 3 else "")
+        raise pytest.UsageError(
+            f"{shown}: --revision-url runs revgate's suite, not these tests (they would ignore the URL); "
+            "run your own tests against the revision with revgate --revision-url URL --checks DIR"
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "revgate", *config.invocation_params.args])
@@ -93,8 +103,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         return
     root = config.rootpath.resolve()
+    here = config.invocation_params.dir
+    teams = [(here / Path(d).expanduser()).resolve() for d in config.getoption("checks", None) or []]
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
+        if any(path == d or d in path.parents for d in teams):
+            continue  # a file of the team's --checks folder
         if path != root and root not in path.parents:
             raise pytest.UsageError(
                 f"{arg}: not part of the revgate suite ({root}); revgate runs only its own checks: "
@@ -109,7 +123,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = {root / folder for folder in selected_sections(config)}
     keep, drop = [], []
     for item in items:
-        (keep if any(folder in item.path.resolve().parents for folder in wanted) else drop).append(item)
+        chosen = any(folder in item.path.resolve().parents for folder in wanted)
+        (keep if chosen or team_checks.in_checks_dirs(config, item.path) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

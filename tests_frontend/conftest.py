@@ -2,11 +2,10 @@
 
 pytest-playwright provides the browser (one per worker, session-scoped), its
 options (``--browser``, ``--headed``, ``--output``, ``--tracing``,
-``--screenshot``, ``--video``) and its artifacts; this file overrides:
+``--screenshot``, ``--video``) and its artifacts; :mod:`revgate.browser_plugin`
+chooses the Chromium (for the team's ``page`` tests too); this file overrides:
 
 - ``base_url``: the revision under test (``--revision-url``);
-- ``browser_type_launch_args``: the Chromium chosen by :mod:`revgate.browser`;
-- ``browser``: a browser that will not start is one line, not a traceback;
 - ``browser_context_args``: ``--video`` without Playwright's ffmpeg records no video;
 - ``delete_output_dir``: emptied once by the controller, not by each xdist worker
   (a late worker would delete the evidence another worker just wrote).
@@ -25,16 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from revgate.browser import BrowserChoice, choose_chromium, empty_output_dir, ffmpeg_path, launch_error_line
+from revgate.browser import empty_output_dir, ffmpeg_path
 from revgate.checklist import Page
-from revgate.errors import ConfigError
-from revgate.judge import fail
 from revgate.pages_visit import NO_SCREENSHOT, Visit, add_secret_route, shows_secret, visit_page
 from revgate.settings import Settings, settings_key
 from revgate.target import Target
 
 if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
-    from playwright.sync_api import Browser, BrowserContext, BrowserType
+    from playwright.sync_api import Browser, BrowserContext
 
 PAGE_TEST = "test_pages.py::test_page"
 
@@ -43,40 +40,6 @@ PAGE_TEST = "test_pages.py::test_page"
 def base_url(settings: Settings) -> str:
     """The revision under test: pytest-playwright's contexts resolve relative URLs against it."""
     return settings.revision_url
-
-
-@pytest.fixture(scope="session")
-def chromium_choice(browser_name: str, browser_type: BrowserType, pytestconfig: pytest.Config) -> BrowserChoice | None:
-    """The Chromium to launch (None for Firefox, WebKit or an explicit ``--browser-channel``)."""
-    if browser_name != "chromium" or pytestconfig.getoption("--browser-channel"):
-        return None
-    try:
-        return choose_chromium(
-            playwright_executable=browser_type.executable_path, headless=not pytestconfig.getoption("--headed")
-        )
-    except ConfigError as exc:
-        fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium_choice: BrowserChoice | None) -> dict[str, Any]:
-    if chromium_choice is None or "executable_path" in browser_type_launch_args:
-        return browser_type_launch_args
-    return chromium_choice.apply(browser_type_launch_args)
-
-
-@pytest.fixture(scope="session")
-def browser(
-    launch_browser: Callable[[], Browser], chromium_choice: BrowserChoice | None, browser_name: str
-) -> Iterator[Browser]:
-    from playwright.sync_api import Error as PlaywrightError
-
-    try:
-        launched = launch_browser()
-    except PlaywrightError as exc:
-        fail(launch_error_line(exc, chromium_choice, browser_name=browser_name))
-    yield launched
-    launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -90,20 +53,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    settings = config.stash.get(settings_key, None)
-    wants_chromium = set(config.getoption("--browser", None) or ["chromium"]) == {"chromium"}
-    if settings is not None and settings.checklist.page and wants_chromium and not config.getoption("--browser-channel", None):
-        # No usable Chromium is a usage error before any test, not a failed page: a page that
-        # errors is gating, and the gate's own missing browser must never roll back a revision.
-        try:
-            choice = choose_chromium(playwright_executable=None)
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if choice.source == "none":
-            raise pytest.UsageError(
-                "no Chromium for the page checks: run 'playwright install chromium', install a system "
-                "chromium, or set CHROMIUM_EXECUTABLE (or run without them: pytest tests_smoke tests_metrics ...)"
-            )
+    # (no usable Chromium is refused at session start by revgate.browser_plugin)
     if getattr(config.option, "numprocesses", None):
         empty_output_dir(config)
 

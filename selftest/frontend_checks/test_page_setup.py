@@ -90,8 +90,8 @@ def test_playwrights_own_chromium_before_a_system_one(tmp_path):
     own = _executable(tmp_path / "ms-playwright" / "chromium-1" / "chrome-linux64" / "chrome")
     system = _executable(tmp_path / "bin" / "chromium")
     choice = choose_chromium(playwright_executable=str(own), env={}, which=lambda name: str(system))
-    assert choice.source == "playwright" and choice.executable is None
-    assert choice.apply({"headless": True}) == {"headless": True, "args": list(CHROMIUM_FLAGS)}
+    assert choice.source == "playwright" and choice.executable == str(own)  # no headless shell: the full build
+    assert choice.apply({"headless": True}) == {"headless": True, "executable_path": str(own), "args": list(CHROMIUM_FLAGS)}
 
 
 def test_headless_shell_alone_counts_as_playwrights_chromium(tmp_path):
