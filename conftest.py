@@ -19,6 +19,7 @@ pytest_plugins = [
     "revgate.plugin",
     "revgate.rollback.plugin",
     "revgate.rollback.promote",
+    "revgate.rollback.rollout",
     "revgate.metrics_plugin",
     "revgate.report",
     "revgate.retries",

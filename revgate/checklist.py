@@ -13,8 +13,10 @@ naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +42,7 @@ __all__ = [
     "RevisionKey",
     "REVISION_KEYS",
     "Notify",
+    "Rollout",
     "Logs",
     "LOG_KINDS",
     "LOG_SEVERITIES",
@@ -67,9 +70,34 @@ class _NamedCheck(_Check):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+MAX_PATH_LENGTH = 2048
+"""Characters a check's path may have: the whole URL must stay within what browsers and proxies pass
+(about 2 KiB), like ``--revision-url``."""
+MIN_TIMEOUT = 0.1
+"""Seconds: the shortest timeout a check may have (a request to a healthy revision takes some
+milliseconds; a shorter timeout would fail it for the gate's own setting)."""
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _path(value: str) -> str:
+    """A path the gate sends as is, after the revision's URL: one leading '/', no space or control
+    character, at most :data:`MAX_PATH_LENGTH` characters, every '%' starting an escape (``%2F``)."""
     if not value.startswith("/"):
-        raise ValueError(f"a path must start with '/', got {value!r}")
+        raise ValueError(f"a path must start with '/', got {value[:80]!r}")
+    if value.startswith("//"):
+        raise ValueError(
+            f"{value[:80]!r} starts with '//', which a browser or an HTTP client reads as another host "
+            "(a scheme-relative URL): give a path with a single leading '/'"
+        )
+    if len(value) > MAX_PATH_LENGTH:
+        raise ValueError(f"the path is {len(value)} characters long; at most {MAX_PATH_LENGTH} are accepted")
+    bad = next((c for c in value if c.isspace() or ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise ValueError(
+            f"{value[:80]!r} contains a space or a control character ({bad!r}): percent-encode it (%20 for a space)"
+        )
+    if _BAD_PERCENT.search(value):
+        raise ValueError(f"{value[:80]!r} has a '%' that starts no escape (like %2F): write a literal '%' as %25")
     return value
 
 
@@ -100,6 +128,26 @@ def _header_names(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{name!r} is not an HTTP header name")
         if "\n" in text or "\r" in text:
             raise ValueError(f"header {name!r}: a value must be one line")
+        # RFC 9110 section 5.5: field-content is visible ASCII, space, tab and obs-text (bytes 0x80-0xFF)
+        bad = next((c for c in text if (ord(c) < 32 and c != "\t") or ord(c) == 127 or ord(c) > 255), None)
+        if bad is not None:
+            what = "a control character" if ord(bad) < 128 else "a character outside Latin-1"
+            raise ValueError(f"header {name!r}: the value has {what} ({bad!r}), which an HTTP header cannot carry")
+        if len(text) > 8192:
+            raise ValueError(f"header {name!r}: the value is {len(text)} characters long; at most 8192 are accepted")
+    return value
+
+
+def _subprotocols(value: list[str]) -> list[str]:
+    """RFC 6455 section 4.1: each subprotocol is a token (RFC 2616 section 2.2), each named once."""
+    for name in value:
+        if not HEADER_NAME.match(name):
+            raise ValueError(
+                f"subprotocol {name!r} is not a token (RFC 6455: letters, digits and !#$%&'*+.^_`|~-; "
+                "no space, comma or quote)"
+            )
+    if len(set(value)) != len(value):
+        raise ValueError(f"subprotocols {value!r}: name each one once")
     return value
 
 
@@ -152,7 +200,7 @@ class _Auth(_Section):
 
 
 class Defaults(_Section):
-    timeout: float = Field(10.0, gt=0, le=600)
+    timeout: float = Field(10.0, ge=MIN_TIMEOUT, le=600)
     """Seconds allowed to each request (``--request-timeout`` overrides)."""
     auth_header: str = "Authorization"
     """Header carrying the API token (``X-API-Key`` ...)."""
@@ -310,10 +358,11 @@ class WebSocket(_NamedCheck, _Auth):
     """A short exchange, ``[{ send = ..., expect = ... }, ...]``, instead of ``send`` and ``expect``."""
     subprotocols: list[str] = Field(default_factory=list)
     """Subprotocols offered in the handshake; the server must pick one of them."""
-    timeout: float = Field(5.0, gt=0, le=600)
+    timeout: float = Field(5.0, ge=MIN_TIMEOUT, le=600)
     """Seconds for the handshake, and for each expected frame."""
     auth: bool = False
     """True: the token goes with the handshake (``auth_header``, ``auth_scheme``)."""
+    _check_subprotocols = field_validator("subprotocols")(_subprotocols)
     forbid: list[str] = Field(default_factory=list)
     """Regular expressions (RE2) on each frame's text (``"hex:..."``: bytes, with ``binary``): a frame that matches
     fails the check, before or after the awaited one (the check reads until the awaited frame, or ``hold_ms``)."""
@@ -525,7 +574,7 @@ class Page(_NamedCheck, _Auth):
     allow_mime_mismatch: list[str] = Field(default_factory=list)
     """Regular expressions: a script, stylesheet, font or image whose URL matches one of them may come back as
     another type (by default HTML or a type that does not fit is a problem: an SPA's fallback for a missing asset)."""
-    timeout: float | None = Field(None, gt=0, le=600)
+    timeout: float | None = Field(None, ge=MIN_TIMEOUT, le=600)
     """Seconds this page may take (a slow SPA); default: the request timeout (``--request-timeout``)."""
 
     _check_path = field_validator("path")(_path)
@@ -574,8 +623,9 @@ class Notify(_Section):
     """The environment variable holding the webhook URL(s), separated by whitespace or commas."""
     format: Literal["auto", "slack", "google-chat", "json"] = "auto"
     """``auto``: Slack for hooks.slack.com, Google Chat for chat.googleapis.com, JSON otherwise; else that format for every URL."""
-    on: list[Literal["rollback", "end"]] = Field(default_factory=lambda: ["rollback", "end"], min_length=1)
-    """The moments: ``rollback`` (a rollback started), ``end`` (the run ended)."""
+    on: list[Literal["rollback", "end", "step"]] = Field(default_factory=lambda: ["rollback", "end", "step"], min_length=1)
+    """The moments: ``rollback`` (a rollback started), ``end`` (the run ended), ``step`` (a rollout's step
+    began or ended)."""
     only_on: list[Literal["PASS", "FAIL", "NOT VERIFIED", "INTERRUPTED", "ERROR"]] = Field(default_factory=list)
     """The verdicts that get the end message (empty: every verdict)."""
     timeout: float = Field(5.0, gt=0, le=30)
@@ -596,6 +646,14 @@ class Notify(_Section):
                     )
         return data
 
+
+MIN_MEMORY = 128 * 1024**2
+MAX_MEMORY = 32 * 1024**3
+"""Cloud Run's memory limits: 128 MiB (first generation) to 32 GiB
+(cloud.google.com/run/docs/configuring/services/memory-limits)."""
+MIN_CPU = Decimal("0.08")
+MAX_CPU = Decimal(8)
+"""Cloud Run's CPU limits: 0.08 to 8 vCPU (cloud.google.com/run/docs/configuring/services/cpu)."""
 
 REVISION_KEYS = (
     "image", "memory", "cpu", "timeout_s", "concurrency", "min_instances", "max_instances", "port",
@@ -661,9 +719,13 @@ class RevisionConfig(_Section):
 
         if value is not None:
             try:
-                memory_bytes(value)
+                size = memory_bytes(value)
             except QuantityError:
                 raise ValueError(f"{value!r} is not a memory size: give a Kubernetes quantity like \"512Mi\" or \"2Gi\"") from None
+            if not MIN_MEMORY <= size <= MAX_MEMORY:
+                raise ValueError(
+                    f"{value!r} is not a memory limit Cloud Run allows (128Mi to 32Gi): no revision could match it"
+                )
         return value
 
     @field_validator("cpu")
@@ -672,10 +734,14 @@ class RevisionConfig(_Section):
         from .quantities import QuantityError, cpu_cores
 
         if value is not None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{value!r} is not a CPU limit: give a finite number of cores like 2, \"2\", 0.5 or \"1000m\"")
             try:
-                cpu_cores(value)
+                cores = cpu_cores(value)
             except QuantityError:
                 raise ValueError(f"{value!r} is not a CPU limit: give cores like 2, \"2\", 0.5 or \"1000m\"") from None
+            if not MIN_CPU <= cores <= MAX_CPU:
+                raise ValueError(f"{value!r} is not a CPU limit Cloud Run allows (0.08 to 8 cores): no revision could match it")
         return value
 
     @field_validator("env", "env_equals")
@@ -729,7 +795,7 @@ class RevisionConfig(_Section):
 
 LOG_SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
 """Cloud Logging's LogSeverity names, lowest first (google/logging/type/log_severity.proto)."""
-LOG_KINDS = ("stdout", "stderr", "requests", "system")
+LOG_KINDS = ("stdout", "stderr", "requests", "system", "other")
 """The logs Cloud Run writes for a revision: container stdout and stderr, request logs, system logs."""
 
 
@@ -767,10 +833,12 @@ class Logs(_NamedCheck):
     """Regular expressions (RE2): an entry whose message matches one of them is never a problem."""
     deny: list[str] = Field(default_factory=list)
     """Regular expressions (RE2, as Cloud Logging's ``=~``): an entry whose message matches one of them is a problem at any severity."""
-    kinds: list[Literal["stdout", "stderr", "requests", "system"]] = Field(
+    kinds: list[Literal["stdout", "stderr", "requests", "system", "other"]] = Field(
         default_factory=lambda: list(LOG_KINDS), min_length=1
     )
-    """Which logs are read: stdout, stderr (container logs), requests (request logs), system (varlog/system)."""
+    """Which logs are read: stdout, stderr (container logs), requests (request logs), system (varlog/system),
+    other (every other log name of the revision, such as a Cloud Logging client library's ``python``);
+    by default all of them."""
     since: Literal["revision", "run"] = "revision"
     """The window starts when the revision was created, or when this run started; it ends when the logs are read."""
     max_entries: int = Field(0, ge=0, le=10_000)
@@ -786,11 +854,83 @@ class Logs(_NamedCheck):
         return value
 
 
+class Rollout(_Section):
+    """``[rollout]``: carry the revision through traffic steps, watching it through each soak
+    (:mod:`revgate.rollback.rollout`); ``--rollout``, ``--soak``, ``--probe-interval`` and ``--max-soak``
+    come first."""
+
+    steps: list[int] = Field(min_length=1, max_length=20)
+    """Percents of the traffic, increasing, each 1 to 100: ``[10, 50, 100]``."""
+    soak: str | list[str] = "10m"
+    """How long each step is watched: one duration for every step (``"10m"``), or one per step."""
+    probe_interval: str = "10s"
+    """How often the request checks (health, ``[[api]]``, ``[[websocket]]``) run during a soak."""
+    max_soak: str | list[str] | None = None
+    """How long a step may be extended while evidence is missing (default: its soak plus 5m)."""
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= p <= 100 for p in value):
+            raise ValueError(f"steps {value}: each step is a percent from 1 to 100")
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"steps {value}: the percents must increase")
+        return value
+
+    @field_validator("soak", "probe_interval", "max_soak")
+    @classmethod
+    def _durations(cls, value: str | list[str] | None, info: Any) -> str | list[str] | None:
+        from .durations import parse_duration
+
+        for item in [] if value is None else [value] if isinstance(value, str) else value:
+            parse_duration(item, what=info.field_name)
+        return value
+
+
 class Suite(_Section):
     """``[suite]``: what the gate runs besides the checklist's checks."""
 
     checks: list[str] = Field(default_factory=list)
     """Folders of the team's own pytest files, relative to the checklist (``--checks`` overrides them)."""
+
+
+LOGGING_FILTER_LIMIT = 20_000
+"""Characters a Cloud Logging query may have (cloud.google.com/logging/docs/view/logging-query-language:
+"a query can't exceed 20,000 characters")."""
+FILTER_RESERVE = 2_000
+"""Characters the rest of the logs check's filter takes (the resource, revisions, time range, log names)."""
+
+
+def probe_lines(health_path: str) -> list[str]:
+    """The gate's own logs probe as Cloud Logging and an application's access log show it."""
+    probe = f"{health_path}{'&' if '?' in health_path else '?'}revgate-logs-probe=0123456789abcdef0123456789abcdef"
+    return [
+        f"GET https://revision.a.run.app{probe} 200",
+        f'127.0.0.1:54321 - "GET {probe} HTTP/1.1" 200',
+    ]
+
+
+def deny_within_limits(entry: Logs, health_path: str) -> None:
+    """A ``deny`` pattern that matches the gate's own probe (or every line) would fail every revision, and
+    the patterns must fit Cloud Logging's filter limit: ValueError (one line) otherwise."""
+    for pattern in entry.deny:
+        compiled = log_pattern(pattern)
+        for line in ["", *probe_lines(health_path)]:
+            if compiled.search(line):
+                seen = "every line (it matches an empty one)" if not line else f"the gate's own probe request ({line!r})"
+                raise ValueError(
+                    f"[[logs]] {entry.id!r}: deny pattern {pattern[:80]!r} matches {seen}: it would fail every "
+                    "revision; make it match only the lines that are problems"
+                )
+    from .logs_query import problems_filter
+
+    length = len(problems_filter(entry.min_severity, entry.deny))
+    if length + FILTER_RESERVE > LOGGING_FILTER_LIMIT:
+        raise ValueError(
+            f"[[logs]] {entry.id!r}: the deny patterns make a Cloud Logging filter of {length} characters; with the rest "
+            f"of the query it must stay within {LOGGING_FILTER_LIMIT} (at most {LOGGING_FILTER_LIMIT - FILTER_RESERVE} "
+            "for the patterns): use fewer or shorter patterns"
+        )
 
 
 class Checklist(_Section):
@@ -806,6 +946,13 @@ class Checklist(_Section):
     notify: Notify | None = None
     logs: list[Logs] = Field(default_factory=list)
     suite: Suite | None = None
+    rollout: Rollout | None = None
+
+    @model_validator(mode="after")
+    def _deny_never_matches_the_gate(self) -> Checklist:
+        for entry in self.logs:
+            deny_within_limits(entry, self.health.path if self.health else "/")
+        return self
 
     @field_validator("api", "websocket", "latency", "page", "logs")
     @classmethod

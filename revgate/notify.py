@@ -113,7 +113,7 @@ class NotifyConfig:
     source: str = ""
     note: str = ""
     """Why there is no webhook although ``[notify]`` asks for some."""
-    on: tuple[str, ...] = ("rollback", "end")
+    on: tuple[str, ...] = ("rollback", "end", "step")
     only_on: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
@@ -535,6 +535,15 @@ class NotifyPlugin:
         runner = self.config.stash.get(runner_key, None)
         if runner is not None and hasattr(runner, "on_started"):
             runner.on_started = self._rollback_started
+
+    def announce(self, message: Message) -> None:
+        """A message of another plugin (a rollout's step, :mod:`revgate.soak`), sent like the others
+        (threads, within the same budget), when ``[notify] on`` has ``step``."""
+        if "step" not in self.notify.on:
+            return
+        with self._lock:
+            if not self._closed:
+                self._batches.append(Batch(self.notify, message))
 
     def _rollback_started(self, runner: Any, outcome: Any) -> None:
         """Called from the rollback thread: builds the message and hands it to threads of its own."""

@@ -48,6 +48,9 @@ def add_all_options(parser: pytest.Parser) -> None:
     retries.add_options(reports_group, parser)
     publish.add_options(reports_group, parser)
     promote.add_options(parser)
+    from revgate.rollback import rollout
+
+    rollout.add_options(parser)
     metrics.add_metrics_options(parser)
     from . import logs
 

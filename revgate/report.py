@@ -120,6 +120,7 @@ def traffic_records(config: pytest.Config) -> dict[str, dict[str, Any]]:
     for kind, module, attr in (
         ("rollback", "revgate.rollback.plugin", "runner_key"),
         ("promotion", "revgate.rollback.promote", "promotion_key"),
+        ("rollout", "revgate.rollback.rollout", "rollout_key"),
     ):
         if kind in found:
             continue
@@ -163,6 +164,7 @@ def summary_dict(config: pytest.Config, results: RunResults) -> dict[str, Any]:
         "checks": [c.to_dict() for c in results.checks.values()],
         "rollback": records.get("rollback"),
         "promotion": records.get("promotion"),
+        "rollout": records.get("rollout"),
         "traffic": traffic_lines(config),
         "published_metrics": _publication(config),
         "notifications": _notifications(config),

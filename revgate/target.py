@@ -240,6 +240,8 @@ class Target:
         ``fresh`` uses a new client (no cookie, no connection from earlier requests)."""
         url = self.url(path)
         sent = {**(headers or {}), **self.headers(auth=auth, check=check, token=bearer)}
+        # header values as Latin-1 bytes (RFC 9110 obs-text; httpx would encode a str as ASCII)
+        sent = {k: v.encode("latin-1") if isinstance(v, str) else v for k, v in sent.items()}
         if bearer is not None:
             label = "invalid token"
         else:
@@ -305,6 +307,8 @@ class Target:
         except httpx.RemoteProtocolError as exc:
             probe.status = None
             probe.error = f"the server broke the HTTP exchange ({_reason(exc)})"
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
+            raise  # the gate's own request could not be formed: NOT VERIFIED (revgate.plugin), never the revision's
         except httpx.HTTPError as exc:
             probe.status = None
             probe.error = f"request failed: {type(exc).__name__} ({_reason(exc)})"

@@ -181,8 +181,11 @@ def promote(
     revisions_api: Any,
     dry_run: bool,
     keep_target: bool = True,
+    annotations: dict[str, str] | None = None,
 ) -> Promotion:
-    """Plan from the snapshot ``service`` and send it; never raises for what Cloud Run answers."""
+    """Plan from the snapshot ``service`` and send it; never raises for what Cloud Run answers.
+
+    ``annotations``: more annotations written with the traffic (a rollout's state, :mod:`rollback.rollout`)."""
     from . import apply
 
     (revision,) = deployment.revisions_under_test
@@ -192,7 +195,7 @@ def promote(
         planner=lambda traffic, revisions, marks: plan_promotion(
             traffic, revision=revision, revisions=revisions, percent=percent, failed=marks.failed, keep_target=keep_target
         ),
-        annotate=lambda annotations, plan: with_marks(annotations, last_serving=plan.split),
+        annotate=lambda read, plan: {**with_marks(read, last_serving=plan.split), **(annotations or {})},
         services=services,
         revisions_api=revisions_api,
         dry_run=dry_run,

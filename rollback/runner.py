@@ -44,6 +44,8 @@ class RollbackRunner:
         self.interrupted: str | None = None
         """SIGTERM or SIGINT when the run was stopped by a signal."""
         self.traffic_at_finish: tuple | None = None
+        self.gate_split: dict[str, int] | None = None
+        """The split this run itself set last (a rollout's step): the traffic at finish is then not someone else's change."""
         """The traffic read at session finish when this run changed nothing (to say whether it changed anyway)."""
         self.on_started: Any = None
         """``on_started(runner, outcome)``, called once from the rollback thread: as soon as Cloud Run answered
@@ -211,12 +213,16 @@ class RollbackRunner:
         now = self.traffic_at_finish
         if now is None or serving(now) == serving(self.deployment.traffic_before):
             return ""
+        if self.gate_split is not None and serving(now) == self.gate_split:
+            return f"; the traffic is as this run's rollout set it: {describe_traffic(now)}"
         return f"; but the traffic changed during the run, not by this gate: now {describe_traffic(now)}"
 
     def message(self) -> str:
         if not self.triggered and self.interrupted:
             return f"interrupted ({self.interrupted}): nothing verified, traffic unchanged{self._changed_by_others()}"
         if not self.triggered:
+            if self.gate_split is not None:
+                return f"no gating check failed: nothing rolled back{self._changed_by_others()}"
             return f"no gating check failed: traffic left as it was{self._changed_by_others()}"
         if self.deployment.mode == "off":
             return "a gating check failed; rollback is off (--rollback off): traffic left as it was"

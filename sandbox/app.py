@@ -47,6 +47,10 @@ Faults (``--faults``, comma-separated, fixed at start)
 ``ws_silent``         the WebSocket is accepted and never answers
 ``error_rate:P``      a share P in [0, 1] of all HTTP requests answer 500
 ``latency_ms:N``      every HTTP request takes N ms more
+``latency:D``         the same, written as a duration (``2s``, ``500ms``)
+``...@after=D``       ``error_rate``, ``latency_ms`` and ``latency`` may start late: ``error_rate:0.5@after=30s``
+                      answers normally for 30 s after the process started, then fails half the
+                      requests (a canary that breaks mid-soak); D is ``Ns``, ``Nm`` or a number of seconds
 ``startup_delay:S``   every HTTP route answers 503 ``{"detail": "starting"}``
                       for S seconds after start
 ``js_error``          the ``/`` page throws an uncaught Error after rendering
@@ -60,7 +64,9 @@ Faults (``--faults``, comma-separated, fixed at start)
 ``log_traceback``     every HTTP request prints a Python traceback on stderr, as an unhandled
                       exception handler does; the request is still answered as usual
 
-Logging: the healthy service writes nothing at ERROR (uvicorn logs warnings only, as plain lines).
+Logging: the healthy service writes nothing at ERROR (uvicorn logs warnings only, as plain lines);
+it writes one plain access line per HTTP request on stdout, as uvicorn's access log does
+(``SAMPLE_ACCESS_LOG=0``: none, a quiet service).
 """
 
 from __future__ import annotations
@@ -122,17 +128,32 @@ class Faults:
     slow_asset: float = 0.0
     log_errors: bool = False
     log_traceback: bool = False
+    error_rate_after: float = 0.0
+    """Seconds after the start before ``error_rate`` applies (``@after=``)."""
+    latency_after: float = 0.0
+    """Seconds after the start before ``latency_ms`` applies (``@after=``)."""
 
     def active(self) -> list[str]:
         """The enabled faults, in the ``--faults`` syntax."""
         out: list[str] = []
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in _ONSETS.values():
+                continue
             if value is True:
                 out.append(f.name)
             elif value and not isinstance(value, bool):
-                out.append(f"{f.name}:{value:g}")
+                after = getattr(self, _ONSETS[f.name]) if f.name in _ONSETS else 0
+                out.append(f"{f.name}:{value:g}" + (f"@after={after:g}s" if after else ""))
         return out
+
+    def on(self, name: str, since_start: float) -> bool:
+        """Whether the valued fault ``name`` applies ``since_start`` seconds after the process started."""
+        return bool(getattr(self, name)) and since_start >= getattr(self, _ONSETS[name], 0.0)
+
+
+_ONSETS = {"error_rate": "error_rate_after", "latency_ms": "latency_after"}
+"""Faults that may start late (``@after=``), and the field holding their onset."""
 
 
 # name -> (syntax shown to users, default value when none is given, or None when a value is required)
@@ -147,7 +168,17 @@ _VALUED: dict[str, tuple[str, float | None]] = {
 
 
 def _known() -> str:
-    return ", ".join(_VALUED[f.name][0] if f.name in _VALUED else f.name for f in fields(Faults))
+    names = [f.name for f in fields(Faults) if f.name not in _ONSETS.values()]
+    return ", ".join(_VALUED[n][0] if n in _VALUED else n for n in names) + ", latency:D, FAULT@after=D"
+
+
+def _seconds(text: str) -> float:
+    """``30s``, ``2m``, ``500ms`` or a plain number of seconds; ValueError otherwise."""
+    text = text.strip().lower()
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * scale
+    return float(text)
 
 
 def _bad(item: str, why: str = "") -> FaultError:
@@ -158,15 +189,32 @@ def _bad(item: str, why: str = "") -> FaultError:
 def parse_faults(text: str) -> Faults:
     """Parse ``"health_500,latency_ms:200"`` into :class:`Faults`; raise :class:`FaultError`."""
     values: dict[str, Any] = {}
-    names = {f.name for f in fields(Faults)}
+    names = {f.name for f in fields(Faults)} - set(_ONSETS.values())
     for raw in text.split(","):
         item = raw.strip()
         if not item:
             continue
+        item, at, onset = item.partition("@")
         name, sep, arg = item.partition(":")
         name = name.strip()
+        if name == "latency" and sep:  # latency:2s, a duration
+            try:
+                name, arg = "latency_ms", f"{_seconds(arg) * 1000:g}"
+            except ValueError:
+                raise _bad(raw.strip(), "latency:D needs a duration such as 2s or 500ms") from None
         if name not in names:
-            raise _bad(item)
+            raise _bad(raw.strip())
+        if at:
+            key, _, when = onset.partition("=")
+            if name not in _ONSETS or key.strip() != "after":
+                raise _bad(raw.strip(), f"only {', '.join(_ONSETS)} and latency take @after=D")
+            try:
+                after = _seconds(when)
+            except ValueError:
+                after = -1.0
+            if not (0 <= after < 86400):
+                raise _bad(raw.strip(), "@after=D needs a duration such as 30s or 2m")
+            values[_ONSETS[name]] = after
         if name not in _VALUED:
             if sep:
                 raise _bad(item, f"{name} takes no value")
@@ -282,22 +330,36 @@ class _FaultMiddleware:
         async def send_with_revision(message: Message) -> None:
             if message["type"] == "http.response.start" and self.revision:
                 message["headers"] = [*message.get("headers", []), (b"x-revision", self.revision.encode("latin-1"))]
+            if message["type"] == "http.response.start":
+                _access_line(scope, int(message["status"]))
             await send(message)
 
         faults = self.faults
+        since_start = time.monotonic() - self.started[0]
         if faults.log_errors or faults.log_traceback:
             _log_faults(faults, scope)
-        if faults.latency_ms:
+        if faults.on("latency_ms", since_start):
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.startup_delay and time.monotonic() - self.started[0] < faults.startup_delay:
             await _json_error(503, "starting", {"Retry-After": "1"})(scope, receive, send_with_revision)
             return
-        if faults.error_rate and self.rng.random() < faults.error_rate:
+        if faults.on("error_rate", since_start) and self.rng.random() < faults.error_rate:
             await _json_error(500, "internal error")(scope, receive, send_with_revision)
             return
         if faults.slow_asset and scope["path"] == "/static/hints.js":
             await asyncio.sleep(faults.slow_asset)
         await self.app(scope, receive, send_with_revision)
+
+
+def _access_line(scope: Scope, status: int) -> None:
+    """One plain line on stdout per HTTP request, in uvicorn's access log format (most web servers log
+    each request by default); ``SAMPLE_ACCESS_LOG=0`` makes a quiet service that logs nothing."""
+    if os.environ.get("SAMPLE_ACCESS_LOG", "1") == "0":
+        return
+    client = scope.get("client") or ("-", 0)
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = scope.get("path", "/") + (f"?{query}" if query else "")
+    print(f'{client[0]}:{client[1]} - "{scope.get("method", "GET")} {target} HTTP/{scope.get("http_version", "1.1")}" {status}', flush=True)
 
 
 def _log_faults(faults: Faults, scope: Scope) -> None:

@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--metrics-delay", type=_seconds, default=0.0, help="Seconds before a metric point is visible.")
     up.add_argument("--logs-delay", type=_seconds, default=0.0, help="Seconds before a Cloud Logging entry is visible.")
     up.add_argument("--operation-delay", type=_seconds, default=0.0, help="Seconds before an UpdateService operation is done.")
+    up.add_argument(
+        "--sample-period",
+        type=_seconds,
+        default=None,
+        help="Seconds per Cloud Monitoring sample point (default 60, as Cloud Run; shorter makes rollouts testable in seconds).",
+    )
     up.add_argument("--ready-timeout", type=_seconds, default=None, help="Seconds a deploy waits for its startup probe (default 30).")
     up.add_argument(
         "--etag-mode",
@@ -269,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
             operation_delay=args.operation_delay,
             ready_timeout=args.ready_timeout,
             etag_mode=args.etag_mode,
+            sample_period=args.sample_period,
         )
         client = ControlClient(str(info["api_endpoint"]))
         if args.logs_delay:

@@ -104,6 +104,7 @@ class Sandbox:
         ready_timeout: float | None = None,
         etag_mode: str | None = None,
         logs_delay: float = 0.0,
+        sample_period: float | None = None,
     ) -> Sandbox:
         info = lifecycle.start(
             Path(home),
@@ -114,6 +115,7 @@ class Sandbox:
             operation_delay=operation_delay,
             ready_timeout=ready_timeout,
             etag_mode=etag_mode,
+            sample_period=sample_period,
         )
         sandbox = cls(Path(home), info)
         if logs_delay:
@@ -283,9 +285,10 @@ class Sandbox:
     def set_metrics_delay(self, seconds: float) -> None:
         self.control.call("SetMetricsDelay", {"seconds": seconds})
 
-    def set_logs_delay(self, seconds: float) -> None:
-        """Seconds before a Cloud Logging entry is visible to ListLogEntries (entries already written too)."""
-        self.control.call("SetLogsDelay", {"seconds": seconds})
+    def set_logs_delay(self, seconds: float, log: str | None = None) -> None:
+        """Seconds before a Cloud Logging entry is visible to ListLogEntries (entries already written too);
+        with ``log`` (``stdout``, ``stderr``, ``requests``, ``system`` or a log id), that log name's own delay."""
+        self.control.call("SetLogsDelay", {"seconds": seconds, **({"log": log} if log else {})})
 
     def log_filters(self) -> list[str]:
         """Every filter the fake Cloud Logging API received in ListLogEntries, oldest first."""

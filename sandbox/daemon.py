@@ -44,7 +44,7 @@ log = logging.getLogger("sandbox.daemon")
 class _Metrics:
     """The fake Monitoring store, when ``sandbox.monitoring`` is available."""
 
-    def __init__(self, *, project: str, region: str, delay: float) -> None:
+    def __init__(self, *, project: str, region: str, delay: float, period: float = 60.0) -> None:
         self.region = region
         self.store: Any = None
         self.handler: grpc.GenericRpcHandler | None = None
@@ -53,7 +53,7 @@ class _Metrics:
         except ImportError as exc:
             log.warning("fake Monitoring unavailable (%s): requests are not recorded", exc)
             return
-        self.store = monitoring.MetricStore(project=project, visibility_delay=delay)
+        self.store = monitoring.MetricStore(project=project, visibility_delay=delay, sample_period=period)
         self.handler = monitoring.metric_service_handler(self.store)
 
     def request(self, service: str, revision: str, status: int, latency_ms: float) -> None:
@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None, help="Region (default: persisted, else europe-west1).")
     parser.add_argument("--seed", type=int, default=None, help="Seed of the router's traffic split.")
     parser.add_argument("--metrics-delay", type=float, default=0.0, help="Seconds before a metric point is visible.")
+    parser.add_argument("--sample-period", type=float, default=60.0, help="Seconds per metric sample point (Cloud Run: 60).")
     parser.add_argument("--logs-delay", type=float, default=0.0, help="Seconds before a log entry is visible.")
     parser.add_argument("--operation-delay", type=float, default=0.0, help="Seconds before an UpdateService operation is done.")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="Seconds a deploy waits for /health.")
@@ -136,7 +137,7 @@ async def run(args: argparse.Namespace) -> int:
         home=home, state=state, processes=processes, operation_delay=args.operation_delay, ready_timeout=args.ready_timeout
     )
     core.etag_mode = args.etag_mode
-    metrics = _Metrics(project=state.project, region=state.region, delay=args.metrics_delay)
+    metrics = _Metrics(project=state.project, region=state.region, delay=args.metrics_delay, period=args.sample_period)
     calls = CallLog()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

@@ -80,6 +80,7 @@ def start(
     operation_delay: float = 0.0,
     ready_timeout: float | None = None,
     etag_mode: str | None = None,
+    sample_period: float | None = None,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Start the daemon unless it runs already; the contents of ``daemon.json``."""
@@ -100,6 +101,8 @@ def start(
         cmd += ["--ready-timeout", str(ready_timeout)]
     if etag_mode is not None:
         cmd += ["--etag-mode", etag_mode]
+    if sample_period is not None:
+        cmd += ["--sample-period", str(sample_period)]
     repo = Path(__file__).resolve().parent.parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))

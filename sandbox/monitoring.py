@@ -161,15 +161,15 @@ CLOUD_RUN_MAX_VISIBILITY_SECONDS = 180
 """After sampling, Cloud Run data is not visible for up to 180 s (same source)."""
 
 
-def sample_period(t: float) -> tuple[int, int]:
-    """(start, end) in ns of the 60 s sample period holding ``t`` seconds (aligned to the epoch)."""
-    k = int(t // SAMPLE_PERIOD_SECONDS)
-    return ns(k * SAMPLE_PERIOD_SECONDS), ns((k + 1) * SAMPLE_PERIOD_SECONDS)
+def sample_period(t: float, period: float = SAMPLE_PERIOD_SECONDS) -> tuple[int, int]:
+    """(start, end) in ns of the sample period (60 s by default) holding ``t`` seconds (aligned to the epoch)."""
+    k = int(t // period)
+    return ns(k * period), ns((k + 1) * period)
 
 
-def visible_at(t: float, visibility_delay: float) -> float:
+def visible_at(t: float, visibility_delay: float, period: float = SAMPLE_PERIOD_SECONDS) -> float:
     """When data observed at ``t`` seconds becomes visible: the end of its sample period plus the delay."""
-    return (int(t // SAMPLE_PERIOD_SECONDS) + 1) * SAMPLE_PERIOD_SECONDS + visibility_delay
+    return (int(t // period) + 1) * period + visibility_delay
 
 _PRUNE_EVERY = 1024
 
@@ -206,9 +206,15 @@ class MetricStore:
         project: str,
         visibility_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
+        sample_period: float = SAMPLE_PERIOD_SECONDS,
     ) -> None:
+        if not 0.1 <= sample_period <= 3600:
+            raise ValueError(f"sample_period {sample_period!r}: give 0.1 to 3600 seconds")
         self.project = project
         self.visibility_delay = visibility_delay
+        self.sample_period = float(sample_period)
+        """Seconds per recorded point: Cloud Run's 60 unless set (``up --sample-period``), so that a
+        rollout's soaks can be tested in seconds; the fidelity selftests keep 60."""
         self._clock = clock
         self._lock = threading.Lock()
         self._series: dict[str, dict[SeriesKey, Series]] = {}
@@ -278,7 +284,7 @@ class MetricStore:
         period (DELTA) or the period's end (GAUGE), and it is written when the period ends, so it is
         seen (and its visibility delay starts) at that end.
         """
-        start, end = sample_period(t)
+        start, end = sample_period(t, self.sample_period)
         key = series_key(metric_type, metric_labels, REVISION_RESOURCE, resource_labels)
         series = self._series.get(metric_type, {}).get(key)
         d = self._descriptors[metric_type]
