@@ -90,24 +90,71 @@ def logging_client() -> Any:
     return LoggingServiceV2Client()
 
 
+QUOTA_BACKOFF = 30.0
+"""Seconds at least before a call refused RESOURCE_EXHAUSTED (HTTP 429) is retried: "For 429 errors,
+the minimum retry interval is 30 seconds" (https://cloud.google.com/service-usage/docs/troubleshooting)."""
+FIRST_BACKOFF, MAX_BACKOFF = 1.0, 8.0
+"""Seconds before the first retry of UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED or UNKNOWN (at least 1 s for
+500 and 503, same page), doubled at each retry up to the maximum, plus up to 10 % of randomness."""
+
+
 def bounded_retry(*, deadline: float = 10.0) -> Retry:
     """Retry UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED with backoff,
     for ``deadline`` seconds at most.
 
     Google recommends retrying API errors "with exponential intervals plus randomness", with
-    minimum intervals for 429 (RESOURCE_EXHAUSTED), 500 (INTERNAL) and 503 (UNAVAILABLE)
-    (https://cloud.google.com/service-usage/docs/troubleshooting, "How do I perform a retry on
-    API errors?"). AIP-194 keeps UNKNOWN out of automatic retries of non-idempotent calls; revgate's
-    only write, UpdateService, carries the etag it planned from, so a retry after an update that
-    took effect is refused as stale (ABORTED) and the rollback then re-reads the service and sees
-    its own plan served: the retry cannot apply a change twice.
+    minimum intervals: 30 s for 429 (RESOURCE_EXHAUSTED), 1 s for 500 (INTERNAL) and 503
+    (UNAVAILABLE) (https://cloud.google.com/service-usage/docs/troubleshooting, "How do I perform a
+    retry on API errors?"). So the first retry waits :data:`FIRST_BACKOFF`, and a RESOURCE_EXHAUSTED is
+    retried only when :data:`QUOTA_BACKOFF` seconds still fit in ``deadline``: otherwise it is raised
+    as it came (a ``GoogleAPICallError`` naming the quota), never retried sooner. AIP-194 keeps
+    UNKNOWN out of automatic retries of non-idempotent calls; revgate's only write, UpdateService,
+    carries the etag it planned from, so a retry after an update that took effect is refused as
+    stale (ABORTED) and the rollback then re-reads the service and sees its own plan served: the
+    retry cannot apply a change twice.
 
-    When the deadline runs out the call raises ``google.api_core.exceptions.RetryError``
-    (not a ``GoogleAPICallError``): callers catch both.
+    When the deadline runs out on the other errors the call raises
+    ``google.api_core.exceptions.RetryError`` (not a ``GoogleAPICallError``): callers catch both.
     """
     from google.api_core import exceptions, retry
 
-    return retry.Retry(
+    class _GoogleRetry(retry.Retry):
+        """``Retry`` with Google's minimum intervals per error (the base class has one schedule)."""
+
+        def __call__(self, func: Any, on_error: Any = None) -> Any:
+            import functools
+            import random
+            import time
+
+            @functools.wraps(func)
+            def retried(*args: Any, **kwargs: Any) -> Any:
+                started = time.monotonic()
+                delay = max(FIRST_BACKOFF, self._initial)
+                while True:
+                    try:
+                        return func(*args, **kwargs)
+                    except Exception as exc:
+                        if not self._predicate(exc):
+                            raise
+                        quota = isinstance(exc, exceptions.ResourceExhausted)
+                        pause = QUOTA_BACKOFF if quota else min(delay, self._maximum) * (1 + random.random() / 10)
+                        left = started + self._timeout - time.monotonic() if self._timeout is not None else pause
+                        if pause > left and not quota and left >= FIRST_BACKOFF:
+                            pause = left  # one last try at the deadline, still at least FIRST_BACKOFF later
+                        if pause > left:
+                            if quota:
+                                raise
+                            raise exceptions.RetryError(
+                                f"Timeout of {self._timeout:.1f}s exceeded while retrying {getattr(func, '__name__', 'a call')}", exc
+                            ) from exc
+                        if on_error is not None:
+                            on_error(exc)
+                        time.sleep(pause)
+                        delay *= self._multiplier
+
+            return retried
+
+    return _GoogleRetry(
         predicate=retry.if_exception_type(
             exceptions.ServiceUnavailable,
             exceptions.DeadlineExceeded,
@@ -115,8 +162,8 @@ def bounded_retry(*, deadline: float = 10.0) -> Retry:
             exceptions.Unknown,
             exceptions.ResourceExhausted,
         ),
-        initial=0.1,
-        maximum=1.0,
+        initial=FIRST_BACKOFF,
+        maximum=MAX_BACKOFF,
         multiplier=2.0,
         timeout=deadline,
     )
@@ -135,6 +182,12 @@ def could_not_answer(api: str, what: str, scope: Any, exc: BaseException, *, ret
         )
     status = getattr(exc, "grpc_status_code", None)
     code = status.name if status is not None else type(exc).__name__
+    if code == "RESOURCE_EXHAUSTED":
+        return (
+            f"{api} refused the {what} query of service {scope.service} in project {scope.project}: a quota is "
+            f"exhausted (RESOURCE_EXHAUSTED: {_first_line(getattr(exc, 'message', None) or exc)}), and a retry "
+            f"{QUOTA_BACKOFF:g} s later did not fit in {retry_deadline:g} s: {judged} cannot be verified"
+        )
     return (
         f"{api} refused the {what} query of service {scope.service} in project "
         f"{scope.project} ({code}: {_first_line(getattr(exc, 'message', None) or exc)}): {judged} cannot be verified"

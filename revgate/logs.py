@@ -2,20 +2,29 @@
 
 When is the data there? Cloud Logging shows an entry some time after it was written ("There is
 typically a slight delay between when log entries are created and when they show up in Cloud
-Logging", https://cloud.google.com/functions/1stgendocs/monitoring/logging), and an entry that has
-not arrived yet must never make a silent pass. So before judging, the gate sends one probe request
-of its own to the revision URL (``GET HEALTH_PATH?revgate-logs-probe=ID``) and waits, bounded by
-``--logs-timeout``, until Cloud Run's request log of that request (``run.googleapis.com/requests``,
-``httpRequest.requestUrl`` holding the id) is visible: the revision's logs have then been ingested
-up to at least that request, which was sent after everything the window covers. The window is
-``[start, end]``: ``start`` is the creation of the revision under test (``since = "revision"``) or
-the start of this run (``since = "run"``); ``end`` is the moment the probe was answered.
+Logging", https://cloud.google.com/functions/1stgendocs/monitoring/logging), and it promises no order
+across log names: the request logs come from Cloud Run's serving layer, stdout and stderr from the
+instance, and its tail API buffers entries "to prevent out of order results due to late arriving log
+entries" (``TailLogEntriesRequest.buffer_window``, default 2000 ms, at most 60000 ms:
+google/logging/v2/logging.proto). An entry that has not arrived yet must never make a silent pass.
 
-Cloud Logging does not promise that different logs (stdout, stderr, requests) are ingested in the
-same order, so the probe is evidence, not proof, for the container logs; it is the best evidence a
-reader of Cloud Logging has, and it is much better than a fixed sleep. When the probe's request log
-does not show within the timeout, nothing proves the logs are complete: the checks are NOT VERIFIED
-(unless the entries already visible fail a check: a problem seen is a problem).
+So before judging, the gate sends one probe request of its own to the revision URL
+(``GET HEALTH_PATH?revgate-logs-probe=ID``) and waits, bounded by ``--logs-timeout``, for two proofs:
+
+1. the serving layer's: Cloud Run's request log of that request (``run.googleapis.com/requests``,
+   ``httpRequest.requestUrl`` holding the id);
+2. the container's own pipeline's: an entry the instance wrote in any of its own log names (stdout,
+   stderr, a client library's log) that holds the probe's id (an application that logs each request,
+   as most web servers do) or is timestamped at or after the probe's request.
+
+Then it waits a settle margin (``--logs-settle``, default Logging's ``buffer_window`` default, 2 s),
+for the log names that proved nothing, and reads. The window is ``[start, end]``: ``start`` is the
+creation of the revision under test (``since = "revision"``) or the start of this run (``since =
+"run"``); ``end`` is the moment the probe was answered (on Cloud Logging's clock). Without both proofs
+within the timeout, nothing shows that the logs are complete: the checks are NOT VERIFIED and say
+which proof is missing (unless the entries already visible fail a check: a problem seen is a
+problem). A probe that no instance served (the front end's 403, a 429 or 503 with no instance) shows
+in the request log but proves nothing of the container's logs: the second proof is still needed.
 
 Verdict of one ``[[logs]]`` entry, over the entries of the window in the selected ``kinds``:
 a problem is an entry at ``min_severity`` or above, or whose message matches a ``deny`` pattern
@@ -43,7 +52,20 @@ import pytest
 
 from .checklist import LOG_SEVERITIES, Logs, log_pattern
 from .errors import ConfigError
-from .logs_query import Entry, LogQueries, explorer_link, kinds_filter, log_name, problems_filter, shown_text, time_filter
+from .logs_query import (
+    KINDS,
+    Entry,
+    LogQueries,
+    container_filter,
+    explorer_link,
+    kinds_filter,
+    log_id_filter,
+    problems_filter,
+    _quoted,
+    rfc3339,
+    shown_text,
+    time_filter,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -59,6 +81,11 @@ __all__ = [
     "wait_for_probe",
 ]
 
+DEFAULT_SETTLE = 2.0
+"""Seconds waited after both proofs: Cloud Logging's own margin against late entries
+(``TailLogEntriesRequest.buffer_window`` "Defaults to 2000 milliseconds", logging.proto)."""
+MAX_SETTLE = 60.0
+"""``buffer_window``'s largest value ("Valid values are between 0-60000 milliseconds")."""
 DEFAULT_TIMEOUT = 120.0
 """Seconds to wait for the probe's request log: Cloud Logging usually shows entries within seconds,
 but its ingestion delay is not bounded by any published figure; two minutes covers a slow minute."""
@@ -73,9 +100,13 @@ Progress = Callable[[str, bool], None]
 @dataclass(frozen=True, kw_only=True)
 class LogsOptions:
     timeout: float
+    settle: float = DEFAULT_SETTLE
 
     def describe(self) -> str:
-        return f"wait up to {self.timeout:g} s for Cloud Logging to show the probe request's log"
+        return (
+            f"wait up to {self.timeout:g} s for Cloud Logging to show the probe request's log and an entry of "
+            f"the container after it, then {self.settle:g} s more"
+        )
 
 
 def add_logs_options(parser: pytest.Parser) -> None:
@@ -89,28 +120,48 @@ def add_logs_options(parser: pytest.Parser) -> None:
         f"Env: REVGATE_LOGS_TIMEOUT; ini: revgate_logs_timeout; default: {DEFAULT_TIMEOUT:g}.",
     )
     parser.addini("revgate_logs_timeout", "Seconds to wait for Cloud Logging to show the probe request's log.", default=None)
+    group.addoption(
+        "--logs-settle",
+        default=None,
+        metavar="SECONDS",
+        help="Seconds to wait, once Cloud Logging shows the probe, for entries of other log names that arrive late "
+        f"(0 to {MAX_SETTLE:g}). Env: REVGATE_LOGS_SETTLE; ini: revgate_logs_settle; default: {DEFAULT_SETTLE:g} "
+        "(Cloud Logging's buffer_window default).",
+    )
+    parser.addini("revgate_logs_settle", "Seconds to wait for late entries once the probe is seen.", default=None)
+
+
+def _seconds_option(config: pytest.Config, dest: str, flag: str, env: str, ini: str, default: float, top: float) -> float:
+    raw: Any = None
+    for value, source in (
+        (config.getoption(dest, None), flag),
+        (os.environ.get(env), env),
+        (config.getini(ini), f"{ini} (pytest.ini)"),
+    ):
+        if value not in (None, ""):
+            raw, flag = value, source
+            break
+    if raw is None:
+        return default
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{flag} {raw!r} is not a number of seconds (0 to {top:g})") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= top:
+        raise ConfigError(f"{flag} {raw!r}: give the seconds to wait for Cloud Logging, 0 to {top:g}")
+    return seconds
 
 
 def resolve_logs_options(config: pytest.Config) -> LogsOptions:
     """The logs options of this run; raises ConfigError naming the flag, the value and what is expected."""
-    raw: Any = None
-    for value, flag in (
-        (config.getoption("logs_timeout", None), "--logs-timeout"),
-        (os.environ.get("REVGATE_LOGS_TIMEOUT"), "REVGATE_LOGS_TIMEOUT"),
-        (config.getini("revgate_logs_timeout"), "revgate_logs_timeout (pytest.ini)"),
-    ):
-        if value not in (None, ""):
-            raw = value
-            break
-    if raw is None:
-        return LogsOptions(timeout=DEFAULT_TIMEOUT)
-    try:
-        timeout = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{flag} {raw!r} is not a number of seconds (0 to {MAX_TIMEOUT:g})") from None
-    if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
-        raise ConfigError(f"{flag} {raw!r}: give the seconds to wait for Cloud Logging, 0 to {MAX_TIMEOUT:g}")
-    return LogsOptions(timeout=timeout)
+    return LogsOptions(
+        timeout=_seconds_option(
+            config, "logs_timeout", "--logs-timeout", "REVGATE_LOGS_TIMEOUT", "revgate_logs_timeout", DEFAULT_TIMEOUT, MAX_TIMEOUT
+        ),
+        settle=_seconds_option(
+            config, "logs_settle", "--logs-settle", "REVGATE_LOGS_SETTLE", "revgate_logs_settle", DEFAULT_SETTLE, MAX_SETTLE
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +176,8 @@ class LogsWindow:
     offset: float = 0.0
     """Seconds to add to a time of the gate's clock to read it on Cloud Logging's (at most this much
     ahead): the probe request log's timestamp minus the moment the gate had its answer (0 when unseen)."""
+    proof: str = ""
+    """What showed the logs complete, for the verdict's message."""
 
 
 def probe_path(path: str) -> tuple[str, str]:
@@ -140,6 +193,12 @@ def poll_interval(timeout: float) -> float:
     return min(5.0, max(1.0, timeout / 10))
 
 
+def _no_instance(entry: Entry) -> bool:
+    """The probe's request log says no instance served it: no ``instanceId``, or Cloud Run's answers
+    without one (429, 503: "no available instance"; the front end's 403)."""
+    return not entry.instance or entry.status in (429, 503)
+
+
 def wait_for_probe(
     queries: LogQueries,
     *,
@@ -150,57 +209,106 @@ def wait_for_probe(
     answered: bool,
     timeout: float,
     progress: Progress,
+    settle: float = DEFAULT_SETTLE,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LogsWindow:
-    """Poll the request log of the probe request until it is visible or ``timeout`` runs out."""
+    """Poll until Cloud Logging shows the probe's request log and an entry of the container's own logs
+    at or after it (or ``timeout`` runs out), then wait ``settle`` seconds more."""
     scope = queries.scope
-    query = " AND ".join(
+    marker = f"{PROBE_PARAM}={probe_id}"
+    served_query = " AND ".join(
         [
             *scope.resource_filter(),
-            f'logName="{log_name(scope.project, "requests")}"',
-            f'httpRequest.requestUrl:"{PROBE_PARAM}={probe_id}"',
+            log_id_filter("requests"),
+            f"httpRequest.requestUrl:{_quoted(marker)}",
             *time_filter(sent - 60, end + 60),
         ]
     )
     started = time.monotonic()
     deadline = started + timeout
     interval = poll_interval(timeout)
+    served: Entry | None = None
+    container: Entry | None = None
+    served_after = container_after = 0.0
     while True:
-        found, _ = queries.list(query, what="probe request log", limit=1)
+        if served is None:
+            found, _ = queries.list(served_query, what="probe request log", limit=1)
+            if found:
+                served, served_after = found[0], time.monotonic() - started
+                progress(
+                    f"revgate logs: Cloud Logging shows the probe request's log of {scope.describe()} after {served_after:.1f} s",
+                    True,
+                )
+        if container is None:
+            # the probe's id in a container entry, or any container entry at or after the probe (on Cloud
+            # Logging's clock once the request log is seen, else on the gate's)
+            after = served.timestamp if served is not None else sent
+            container_query = " AND ".join(
+                [
+                    *scope.resource_filter(),
+                    container_filter(),
+                    f"(textPayload:{_quoted(marker)} OR jsonPayload.message:{_quoted(marker)} OR timestamp>={_quoted(rfc3339(after))})",
+                    *time_filter(sent - 60, max(end, after) + 3600),
+                ]
+            )
+            found, _ = queries.list(container_query, what="container log after the probe", limit=1)
+            if found:
+                container, container_after = found[0], time.monotonic() - started
+                progress(
+                    f"revgate logs: Cloud Logging shows an entry of the container's {container.kind} log "
+                    f"{'for' if marker in container.text else 'after'} the probe after {container_after:.1f} s",
+                    True,
+                )
+        if served is not None and container is not None:
+            break
         waited = time.monotonic() - started
-        if found:
-            progress(
-                f"revgate logs: Cloud Logging shows the probe request's log of {scope.describe()} after {waited:.1f} s",
-                True,
-            )
-            # The window's times are compared with the entries' timestamps, which are Cloud Logging's
-            # ("timestamp: The time the event described by the log entry occurred",
-            # google/logging/v2/log_entry.proto), not the gate's: a runner's clock off by some seconds
-            # would hide the last entries (behind) or the first ones (ahead). The probe was received
-            # between `sent` and `end` of the gate's clock, so its entry's timestamp bounds the offset:
-            # the window ends at that timestamp plus the probe's round trip (never before what the probe
-            # proves), and a start read on the gate's clock moves by the offset's lower bound.
-            stamp = found[0].timestamp
-            return LogsWindow(
-                end=max(end, stamp + (end - sent)), complete=True, waited=waited, probe_url=probe_url, offset=stamp - end
-            )
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        progress(
-            f"revgate logs: waiting for Cloud Logging to show the probe request's log of {scope.describe()}, "
-            f"{left:.0f} s left",
-            False,
-        )
+        missing = "the probe request's log" if served is None else "an entry of the container's logs after the probe"
+        progress(f"revgate logs: waiting for Cloud Logging to show {missing} of {scope.describe()}, {left:.0f} s left", False)
         sleep(min(interval, left))
-    why = (
-        f"Cloud Logging showed no request log of the gate's probe request ({probe_url}) "
-        f"within --logs-timeout {timeout:g} s, so the revision's logs may not have arrived yet"
-    )
-    if not answered:
-        why += " (the probe request got no answer: no instance may have served it)"
+    waited = time.monotonic() - started
+    if served is not None and container is not None:
+        if settle > 0:
+            progress(f"revgate logs: {settle:g} s more for entries of other log names that arrive late", True)
+            sleep(settle)
+        # The window's times are compared with the entries' timestamps, which are Cloud Logging's
+        # ("timestamp: The time the event described by the log entry occurred",
+        # google/logging/v2/log_entry.proto), not the gate's: a runner's clock off by some seconds
+        # would hide the last entries (behind) or the first ones (ahead). The probe was received
+        # between `sent` and `end` of the gate's clock, so its entry's timestamp bounds the offset:
+        # the window ends at that timestamp plus the probe's round trip (never before what the probe
+        # proves), and a start read on the gate's clock moves by the offset's lower bound.
+        stamp = served.timestamp
+        proof = (
+            f"the request log showed the probe after {served_after:.1f} s, the container's {container.kind} log "
+            f"{'its own line for it' if marker in container.text else 'an entry after it'} after {container_after:.1f} s"
+            + (f", then {settle:g} s for the other log names" if settle > 0 else ", with no margin for the other log names")
+        )
+        return LogsWindow(
+            end=max(end, stamp + (end - sent)), complete=True, waited=time.monotonic() - started, probe_url=probe_url,
+            offset=stamp - end, proof=proof,
+        )
+    if served is None:
+        why = (
+            f"Cloud Logging showed no request log of the gate's probe request ({probe_url}) "
+            f"within --logs-timeout {timeout:g} s, so the revision's logs may not have arrived yet"
+        )
+        if not answered:
+            why += " (the probe request got no answer: no instance may have served it)"
+    else:
+        why = (
+            f"Cloud Logging showed the probe request's log (the serving layer's, status {served.status}) but no entry "
+            f"of the container's own logs for or after the probe within --logs-timeout {timeout:g} s, so the "
+            "container's logs (stdout, stderr, ...) are not proven complete"
+        )
+        if _no_instance(served):
+            why += f": no instance served the probe (status {served.status})"
+        else:
+            why += ": an application that logs each request (most web servers do) proves it"
     progress(f"revgate logs: {why}", True)
-    return LogsWindow(end=end, complete=False, waited=time.monotonic() - started, probe_url=probe_url, why=why)
+    return LogsWindow(end=end, complete=False, waited=waited, probe_url=probe_url, why=why)
 
 
 Outcome = Literal["pass", "fail", "not verified"]
@@ -248,7 +356,7 @@ def judge_logs(
     query = " AND ".join(
         [
             *scope.resource_filter(),
-            kinds_filter(scope.project, check.kinds),
+            kinds_filter(check.kinds),
             *time_filter(start, window.end),
             problems_filter(check.min_severity, check.deny),
         ]
@@ -271,9 +379,12 @@ def judge_logs(
         problems.append(entry)
     what = f"at {check.min_severity} or above" + (f" or matching deny {check.deny!r}" if check.deny else "")
     where = (
-        f"of {scope.describe()} in the {', '.join(check.kinds)} logs, from {start_label} to the probe request"
+        f"of {scope.describe()} in "
+        + ("all its logs" if set(check.kinds) >= set(KINDS) else f"the {', '.join(check.kinds)} logs")
+        + f", from {start_label} to the probe request"
     )
     counted = f"{len(problems)}{'' if read_all else '+'}"
+    noun = "entry" if counted == "1" else "entries"
     if len(problems) > check.max_entries:
         shown = "\n".join("  " + e.line(scrub=scrub) for e in problems[:SHOWN])
         more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
@@ -283,13 +394,21 @@ def judge_logs(
         first = shown_text(problems[0].text, 100, scrub)  # scrubbed before it is cut
         return LogsVerdict(
             "fail",
-            f"[[logs]] {check.id}: {counted} log {'entry' if counted == 1 else 'entries'} {what} {where}{tolerated}"
+            f"[[logs]] {check.id}: {counted} log {noun} {what} {where}{tolerated}"
             f"{f', {allowed} allowed' if allowed else ''}; first: {problems[0].severity} {problems[0].kind}: {first}"
             f"\n{shown}{more}{note}\nLogs Explorer: {link}",
             tuple(problems),
         )
     if not window.complete:
         return LogsVerdict("not verified", f"[[logs]] {check.id}: {window.why}; {len(problems)} entries {what} seen so far")
+    if not read_all and queries.unfinished:
+        return LogsVerdict(
+            "not verified",
+            f"[[logs]] {check.id}: Cloud Logging's search of {scope.describe()} did not finish within "
+            f"{queries.max_pages} pages (an empty page with a next page token: it \"did not have time to search all "
+            f"the possible log entries\"); {len(problems)} problems among the {len(entries)} entries read: narrow "
+            "the window (since = \"run\"), kinds or min_severity",
+        )
     if not read_all:
         return LogsVerdict(
             "not verified",
@@ -299,6 +418,7 @@ def judge_logs(
     return LogsVerdict(
         "pass",
         f"[[logs]] {check.id}: {len(problems)} entries {what} {where}"
-        + (f" ({allowed} allowed)" if allowed else ""),
+        + (f" ({allowed} allowed)" if allowed else "")
+        + (f"; complete: {window.proof}" if window.proof else ""),
         tuple(problems),
     )

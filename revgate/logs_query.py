@@ -8,25 +8,43 @@ joined with ``AND`` and parenthesized ``OR`` groups (``OR`` binds tighter than `
 language, so every group is parenthesized anyway). Cloud Run's log names
 (https://cloud.google.com/run/docs/logging) are ``projects/P/logs/run.googleapis.com%2Fstdout``,
 ``%2Fstderr`` (container logs), ``%2Frequests`` (request logs) and ``%2Fvarlog%2Fsystem`` (system
-logs); the audit logs (``cloudaudit.googleapis.com``) record control-plane calls, not what a revision
-does, and are not read.
+logs). An application that logs through a Cloud Logging client library writes other log names of the
+same ``cloud_run_revision`` resource (Python's ``CloudLoggingHandler`` writes ``python``, Java's
+logback appender ``java.log``): the kind ``other`` reads them, and the default (every kind) reads
+every log name of the revision's resource. The audit logs (``cloudaudit.googleapis.com``) record
+control-plane calls, not what a revision does, and are never read.
 
-Every call passes an explicit ``timeout`` and a bounded ``retry``. A refusal or an unreachable API
-raises :class:`LoggingUnavailable` with one line saying what failed.
+Log names are matched with ``log_id("run.googleapis.com/stdout")`` (the query language's
+``log_id`` function), not ``logName="projects/P/logs/..."``: ``logName`` carries the project ID
+("projects/[PROJECT_ID]/logs/[LOG_ID]", google/logging/v2/log_entry.proto), so a ``--project`` given
+as a project number would match nothing there.
+
+Every call passes an explicit ``timeout`` and a bounded ``retry``, and counts against a budget of
+ListLogEntries calls per minute (one per page; Cloud Logging allows 60 a minute per project,
+https://cloud.google.com/logging/quotas): the gate takes at most :data:`CALLS_PER_MINUTE` of them,
+waiting for the oldest to age out rather than asking faster. RESOURCE_EXHAUSTED (the quota spent by
+someone else too) is retried at least 30 s later, as Google asks for 429 errors
+(https://cloud.google.com/service-usage/docs/troubleshooting), while the caller's deadline allows;
+otherwise, like a refusal or an unreachable API, it raises :class:`LoggingUnavailable` with one
+line saying what failed (naming the quota).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = [
+    "CALLS_PER_MINUTE",
     "LOG_IDS",
+    "QUOTA_BACKOFF",
     "Entry",
     "LogQueries",
     "LogScope",
@@ -42,7 +60,16 @@ LOG_IDS = {
     "requests": "run.googleapis.com/requests",
     "system": "run.googleapis.com/varlog/system",
 }
-"""Kind of log -> the log id Cloud Run writes it under."""
+"""Kind of log -> the log id Cloud Run writes it under (``other``: any other log id of the resource)."""
+KINDS = (*LOG_IDS, "other")
+AUDIT = "cloudaudit.googleapis.com"
+CALLS_PER_MINUTE = 30
+"""ListLogEntries calls (pages) the gate makes in any 60 s: half of the project's quota of 60 a minute
+(https://cloud.google.com/logging/quotas), the other half left to the team's own readers."""
+QUOTA_BACKOFF = 30.0
+"""Seconds before a call refused RESOURCE_EXHAUSTED is retried: "For 429 errors, the minimum retry
+interval is 30 seconds" (https://cloud.google.com/service-usage/docs/troubleshooting)."""
+QUOTA = "Cloud Logging's read quota (ListLogEntries: 60 requests per minute per project, https://cloud.google.com/logging/quotas)"
 RESOURCE_TYPE = "cloud_run_revision"
 PAGE_SIZE = 1000
 """The largest page ListLogEntries allows (google/logging/v2/logging.proto)."""
@@ -56,6 +83,11 @@ class LoggingUnavailable(Exception):
 def log_name(project: str, kind: str) -> str:
     """``projects/P/logs/run.googleapis.com%2Fstdout``: the log id URL-encoded, as LogEntry.log_name has it."""
     return f"projects/{project}/logs/{quote(LOG_IDS[kind], safe='')}"
+
+
+def log_id_filter(kind: str) -> str:
+    """``log_id("run.googleapis.com/stdout")``: the log of ``kind``, whatever the project is written as."""
+    return f"log_id({_quoted(LOG_IDS[kind])})"
 
 
 def rfc3339(t: float) -> str:
@@ -99,8 +131,22 @@ def time_filter(start: float, end: float) -> list[str]:
     return [f"timestamp>={_quoted(rfc3339(start))}", f"timestamp<={_quoted(rfc3339(end))}"]
 
 
-def kinds_filter(project: str, kinds: Sequence[str]) -> str:
-    return "(" + " OR ".join(f"logName={_quoted(log_name(project, k))}" for k in kinds) + ")"
+def kinds_filter(kinds: Sequence[str]) -> str:
+    """The log names of ``kinds``: Cloud Run's own by ``log_id``; with ``other``, every log name of the
+    resource but the unselected kinds' (and never the audit logs)."""
+    if "other" not in kinds:
+        return "(" + " OR ".join(log_id_filter(k) for k in kinds) + ")"
+    left_out = [log_id_filter(k) for k in LOG_IDS if k not in kinds]
+    terms = [f"NOT logName:{_quoted(AUDIT)}"]
+    if left_out:
+        terms.insert(0, "NOT (" + " OR ".join(left_out) + ")")
+    return " AND ".join(terms)
+
+
+def container_filter() -> str:
+    """Every log name the instance itself writes: not the serving layer's request logs, not Cloud Run's
+    system logs, not the audit logs."""
+    return f"NOT ({log_id_filter('requests')} OR {log_id_filter('system')}) AND NOT logName:{_quoted(AUDIT)}"
 
 
 def problems_filter(min_severity: str, deny: Sequence[str]) -> str:
@@ -136,6 +182,8 @@ class Entry:
     status: int = 0
     """``httpRequest.status`` of a request log entry (0 otherwise)."""
     user_agent: str = ""
+    instance: str = ""
+    """``labels.instanceId``: the instance that wrote the entry or served the request ('' when none)."""
 
     def line(self, width: int = 160, scrub: Callable[[str], str] = str) -> str:
         stamp = datetime.fromtimestamp(self.timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -155,10 +203,12 @@ def shown_text(text: str, width: int, scrub: Callable[[str], str] = str) -> str:
 
 
 def _kind_of(name: str) -> str:
-    for kind, log_id in LOG_IDS.items():
-        if name.endswith("/logs/" + quote(log_id, safe="")):
+    """``stdout``, ``requests``...: Cloud Run's kinds by name; any other log, its decoded log id (``python``)."""
+    log_id = unquote(name.partition("/logs/")[2])
+    for kind, known in LOG_IDS.items():
+        if log_id == known:
             return kind
-    return name.rsplit("/", 1)[-1]
+    return log_id or name
 
 
 def entry_of(pb: Any) -> Entry:
@@ -182,12 +232,22 @@ def entry_of(pb: Any) -> Entry:
         line = f"{http.request_method} {http.request_url} {http.status}"
         text = f"{line} {text}".strip() if text else line
     stamp = raw.timestamp.seconds + raw.timestamp.nanos / 1e9
-    return Entry(stamp, severity, _kind_of(raw.log_name), text, raw.resource.labels.get("revision_name", ""), status, agent)
+    return Entry(
+        stamp, severity, _kind_of(raw.log_name), text, raw.resource.labels.get("revision_name", ""), status, agent,
+        raw.labels.get("instanceId", ""),
+    )
+
+
+class QuotaExhausted(LoggingUnavailable):
+    """RESOURCE_EXHAUSTED, and no time left to wait :data:`QUOTA_BACKOFF` seconds before retrying."""
 
 
 @dataclass
 class LogQueries:
-    """The ListLogEntries calls of one run; ``calls`` counts every call (one per page)."""
+    """The ListLogEntries calls of one run; ``calls`` counts every call (one per page).
+
+    ``deadline`` (``time.monotonic()``), when set, bounds the waits: the budget's and the backoff
+    after RESOURCE_EXHAUSTED. Without it a quota refusal is reported at once."""
 
     client: Any
     scope: LogScope
@@ -196,11 +256,55 @@ class LogQueries:
     max_pages: int = 20
     calls: int = 0
     filters: list[str] = field(default_factory=list)
+    budget: int = CALLS_PER_MINUTE
+    deadline: float | None = None
+    sleep: Callable[[float], None] = time.sleep
+    waited: float = 0.0
+    """Seconds spent waiting for the budget or the quota."""
+    unfinished: bool = False
+    """The last read stopped at an empty page that still had a ``next_page_token``: Cloud Logging's
+    search "did not have time to search all the possible log entries" (google/logging/v2/logging.proto)."""
+    _sent: deque[float] = field(default_factory=deque, repr=False)
+
+    def _spend(self) -> None:
+        """Count one call, first waiting (not past ``deadline``) until fewer than ``budget`` were made in 60 s."""
+        now = time.monotonic()
+        while self._sent and self._sent[0] <= now - 60.0:
+            self._sent.popleft()
+        if len(self._sent) >= self.budget:
+            pause = self._sent[0] + 60.0 - now
+            if self.deadline is not None and now + pause > self.deadline:
+                raise QuotaExhausted(
+                    f"Cloud Logging was not asked more: the gate's {self.budget} ListLogEntries calls a minute "
+                    f"(half of {QUOTA}) were spent before the deadline: the logs cannot be verified"
+                )
+            self.sleep(pause)
+            self.waited += pause
+            self._sent.popleft()
+        self._sent.append(time.monotonic())
+        self.calls += 1
 
     def list(self, filter_text: str, *, what: str, limit: int | None = None) -> tuple[list[Entry], bool]:
         """Entries matching ``filter_text``, oldest first, and whether every match was read (False when
         ``limit`` or ``max_pages`` pages stopped the read)."""
-        from google.api_core.exceptions import GoogleAPICallError, RetryError
+        from google.api_core.exceptions import ResourceExhausted
+
+        while True:
+            try:
+                return self._list(filter_text, what=what, limit=limit)
+            except ResourceExhausted as exc:
+                now = time.monotonic()
+                if self.deadline is None or now + QUOTA_BACKOFF > self.deadline:
+                    raise QuotaExhausted(
+                        f"Cloud Logging refused the {what} query of service {self.scope.service}: {QUOTA} is exhausted "
+                        f"(RESOURCE_EXHAUSTED: {str(getattr(exc, 'message', '') or exc).splitlines()[0][:200]}) and no "
+                        f"{QUOTA_BACKOFF:g} s were left to wait before retrying: the logs cannot be verified"
+                    ) from None
+                self.sleep(QUOTA_BACKOFF)
+                self.waited += QUOTA_BACKOFF
+
+    def _list(self, filter_text: str, *, what: str, limit: int | None) -> tuple[list[Entry], bool]:
+        from google.api_core.exceptions import GoogleAPICallError, ResourceExhausted, RetryError
 
         from .google_clients import bounded_retry, could_not_answer
 
@@ -213,18 +317,28 @@ class LogQueries:
         self.filters.append(filter_text)
         found: list[Entry] = []
         complete = True
+        self.unfinished = False
         try:
-            self.calls += 1
+            self._spend()
             pager = self.client.list_log_entries(
                 request=request, timeout=self.timeout, retry=bounded_retry(deadline=self.retry_deadline)
             )
-            for i, page in enumerate(pager.pages):
-                if i:
-                    self.calls += 1
+            pages = iter(pager.pages)
+            page = next(pages, None)  # the first page is the answer to the call just made
+            read = 0
+            while page is not None:
+                read += 1
                 found.extend(entry_of(e) for e in page.entries)
-                if (limit is not None and len(found) >= limit) or i + 1 >= self.max_pages:
-                    complete = not page.next_page_token
+                self.unfinished = not page.entries and bool(page.next_page_token)
+                if not page.next_page_token:
                     break
+                if (limit is not None and len(found) >= limit) or read >= self.max_pages:
+                    complete = False
+                    break
+                self._spend()
+                page = next(pages, None)
+        except ResourceExhausted:
+            raise
         except (RetryError, GoogleAPICallError) as exc:
             raise LoggingUnavailable(
                 could_not_answer("Cloud Logging", what, self.scope, exc, retry_deadline=self.retry_deadline, judged="the logs")

@@ -192,7 +192,7 @@ def control_handler(
     def set_logs_delay(req: dict[str, Any]) -> dict[str, Any]:
         if logs is None:
             raise ValueError("this sandbox has no Cloud Logging")
-        logs.set_delay(max(0.0, float(req["seconds"])))
+        logs.set_delay(max(0.0, float(req["seconds"])), req.get("log") or None)
         return {}
 
     def log_filters(req: dict[str, Any]) -> dict[str, Any]:

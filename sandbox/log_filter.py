@@ -12,9 +12,11 @@ What is modelled:
   ``timestamp`` / ``receiveTimestamp`` (RFC 3339, compared as instants), ``insertId``,
   ``resource.type``, ``resource.labels.KEY``, ``labels.KEY``, ``textPayload``,
   ``jsonPayload.PATH``, ``httpRequest.FIELD``, ``trace``, ``spanId``;
-- a comparison of a field the entry lacks is false (``!=`` too, as a missing field has no value).
+- a comparison of a field the entry lacks is false (``!=`` too, as a missing field has no value);
+- the function ``log_id("LOG_ID")``: the entry's log id, whatever its ``logName``'s project is
+  written as (the page's "log_id" function);
 
-Anything else (a bare global search term, functions such as ``log_id()`` or ``sample()``, the ``-``
+Anything else (a bare global search term, other functions such as ``sample()``, the ``-``
 prefix, another field) is refused with :class:`InvalidFilter`: the API answers INVALID_ARGUMENT
 naming what the fake does not support, so a query it cannot judge never returns silently wrong data.
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["SEVERITIES", "InvalidFilter", "compile_filter", "parse_time", "severity_number"]
 
@@ -266,6 +269,8 @@ class _Parser:
             )
         field = token.text
         following = self.peek()
+        if field == "log_id" and following is not None and following.kind == "paren" and following.text == "(":
+            return self.log_id()
         if field.startswith("-") or (following is not None and following.kind == "paren" and following.text == "("):
             raise InvalidFilter(f"{field!r}: the '-' prefix and functions are not supported by the sandbox's Logging API")
         op = self.peek()
@@ -280,6 +285,18 @@ class _Parser:
         if value.kind not in ("str", "word"):
             raise InvalidFilter(f"{field} {op.text}: a value is missing")
         return _compare(field, op.text, _unquote(value))
+
+
+    def log_id(self) -> Predicate:
+        """``log_id("run.googleapis.com/stdout")``: the entry's log id (``logName`` after ``/logs/``,
+        URL-decoded), whatever the project is written as."""
+        self.take()
+        value = self.take()
+        close = self.take()
+        if value.kind != "str" or close.text != ")":
+            raise InvalidFilter('log_id takes one quoted log id, like log_id("run.googleapis.com/stdout")')
+        wanted = _unquote(value)
+        return lambda e: unquote(str(e.get("logName", "")).partition("/logs/")[2]) == wanted
 
 
 def compile_filter(text: str) -> Predicate:

@@ -13,8 +13,13 @@ Behaviour (google/logging/v2/logging.proto, ``ListLogEntriesRequest``):
 Visibility: an entry becomes visible ``visibility_delay`` seconds after it was written (Cloud
 Logging ingestion is not instantaneous: "There is typically a slight delay between when log entries
 are created and when they show up in Cloud Logging",
-https://cloud.google.com/functions/1stgendocs/monitoring/logging). The delay is read at query time,
-so ``sandbox delay logs S`` applies to entries already written, as the metrics delay does.
+https://cloud.google.com/functions/1stgendocs/monitoring/logging), or after the delay of its own log
+name (:attr:`LogStore.delays`, keyed by the log id, ``run.googleapis.com/stdout``): Cloud Logging
+promises no order across log names, and its tail API buffers entries "to prevent out of order
+results due to late arriving log entries" (``TailLogEntriesRequest.buffer_window``,
+google/logging/v2/logging.proto), so an entry written before another may show after it. The delays
+are read at query time, so ``sandbox delay logs S`` applies to entries already written, as the
+metrics delay does.
 
 Every filter received is kept (:attr:`LogStore.filters`), so tests can check what the gate asked.
 """
@@ -29,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from sandbox.log_filter import InvalidFilter, compile_filter, parse_time
 
@@ -62,6 +68,8 @@ class LogStore:
     def __init__(self, *, project: str, visibility_delay: float = 0.0, clock: Callable[[], float] = time.time) -> None:
         self.project = project
         self.visibility_delay = visibility_delay
+        self.delays: dict[str, float] = {}
+        """Log id (``run.googleapis.com/stderr``, ``python``) -> its own visibility delay (seconds)."""
         self.clock = clock
         self.filters: list[str] = []
         self._lock = threading.Lock()
@@ -77,10 +85,24 @@ class LogStore:
             if len(self._entries) > MAX_ENTRIES:
                 del self._entries[: len(self._entries) - MAX_ENTRIES]
 
+    def delay_of(self, entry: dict[str, Any]) -> float:
+        """The visibility delay of ``entry``: its log name's own, else the store's."""
+        log_id = unquote(str(entry.get("logName", "")).partition("/logs/")[2])
+        return self.delays.get(log_id, self.visibility_delay)
+
+    def set_delay(self, seconds: float, log_id: str | None = None) -> None:
+        """Every log name's delay (``log_id`` None: the per-name delays are cleared), or one log name's."""
+        with self._lock:
+            if log_id is None:
+                self.visibility_delay = seconds
+                self.delays.clear()
+            else:
+                self.delays[log_id] = seconds
+
     def visible(self) -> list[dict[str, Any]]:
         now = self.clock()
         with self._lock:
-            return [s.entry for s in self._entries if s.written + self.visibility_delay <= now]
+            return [s.entry for s in self._entries if s.written + self.delay_of(s.entry) <= now]
 
     def list(
         self,
@@ -117,7 +139,7 @@ class LogStore:
                 raise InvalidRequest("page_token belongs to another request: give the same filter, order_by and resource_names")
         now = self.clock()
         with self._lock:
-            stored = [s for s in self._entries if s.written + self.visibility_delay <= now]
+            stored = [s for s in self._entries if s.written + self.delay_of(s.entry) <= now]
         stored.sort(key=lambda s: s.sort_key, reverse=order == "timestamp desc")
         matched = [s.entry for s in stored if predicate(s.entry)]
         page = matched[offset : offset + size]

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from sandbox.log_capture import container_entry, request_entry, resource_labels, system_entry
+from sandbox.log_capture import LOG_IDS, container_entry, request_entry, resource_labels, system_entry
 from sandbox.log_store import InvalidRequest, LogStore, PermissionDenied
 
 __all__ = ["Logs", "logging_service_handler"]
@@ -75,8 +75,10 @@ class Logs:
             system_entry(project=self.project, labels=self._labels(service, revision), when=time.time(), text=text, severity=severity)
         )
 
-    def set_delay(self, seconds: float) -> None:
-        self.store.visibility_delay = seconds
+    def set_delay(self, seconds: float, log: str | None = None) -> None:
+        """Every log name's visibility delay, or (``log``: ``stdout``, ``requests``, or a log id such as
+        ``python``) one log name's own."""
+        self.store.set_delay(seconds, LOG_IDS.get(log, log) if log else None)
 
 
 def _to_proto(entry: dict[str, Any]) -> Any:

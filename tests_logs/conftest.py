@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from revgate import own_requests
 from revgate.checklist import Checklist
 from revgate.errors import ConfigError, NotVerified
 from revgate.logs import LogsOptions, LogsWindow, probe_path, resolve_logs_options, wait_for_probe
@@ -60,7 +61,10 @@ def log_queries(log_scope: LogScope, logs_options: LogsOptions) -> LogQueries:
     from revgate.google_clients import logging_client
 
     deadline = min(30.0, max(5.0, logs_options.timeout))
-    return LogQueries(logging_client(), log_scope, timeout=min(20.0, deadline), retry_deadline=deadline)
+    # the whole logs section's bound: the wait, the settle margin, then a minute for the checks' reads;
+    # a RESOURCE_EXHAUSTED is retried 30 s later only within it
+    overall = time.monotonic() + logs_options.timeout + logs_options.settle + 60.0
+    return LogQueries(logging_client(), log_scope, timeout=min(20.0, deadline), retry_deadline=deadline, deadline=overall)
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +87,9 @@ def logs_window(
     """Send the probe request, then wait (once) until Cloud Logging shows its request log."""
     path, probe_id = probe_path(checklist.health.path if checklist.health else "/")
     sent = time.time()
-    answered = target.request("GET", path, auth=False).status is not None
+    probe = target.request("GET", path, auth=False)
+    own_requests.record("logs probe", probe.status)  # left out of the metric checks
+    answered = probe.status is not None
     end = time.time()
     try:
         return wait_for_probe(
@@ -94,6 +100,7 @@ def logs_window(
             probe_url=target.url(path),
             answered=answered,
             timeout=logs_options.timeout,
+            settle=logs_options.settle,
             progress=progress_writer(pytestconfig),
         )
     except LoggingUnavailable as exc:

@@ -83,7 +83,7 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> 
 @pytest.fixture(autouse=True)
 def _no_logs_delay_after(sandbox: Sandbox) -> Iterator[None]:
     yield
-    sandbox.set_logs_delay(0)
+    sandbox.set_logs_delay(0)  # every log name's, the per-name delays too
 
 
 def serving(sandbox: Sandbox, service: str) -> dict[str, int]:
@@ -115,15 +115,18 @@ def read_entries(sandbox: Sandbox, query: str) -> list[object]:
     return list(_client(sandbox).list_log_entries(request=request, timeout=10, retry=bounded_retry(deadline=5)))
 
 
-def write_entry(sandbox: Sandbox, service: str, revision: str, text: str, *, severity: str) -> None:
-    """One stdout entry of ``revision``, written now through the real client (WriteLogEntries)."""
+def write_entry(
+    sandbox: Sandbox, service: str, revision: str, text: str, *, severity: str, log: str = "run.googleapis.com%2Fstdout"
+) -> None:
+    """One entry of ``revision`` in ``log`` (a URL-encoded log id; stdout by default), written now through
+    the real client (WriteLogEntries), as a Cloud Logging client library in the container writes it."""
     from google.cloud.logging_v2.types import LogEntry
 
     labels = {"project_id": sandbox.project, "service_name": service, "revision_name": revision,
               "location": sandbox.region, "configuration_name": service}
     _client(sandbox).write_log_entries(  # type: ignore[attr-defined]
         request={
-            "log_name": f"projects/{sandbox.project}/logs/run.googleapis.com%2Fstdout",
+            "log_name": f"projects/{sandbox.project}/logs/{log}",
             "resource": {"type": "cloud_run_revision", "labels": labels},
             "entries": [LogEntry(text_payload=text, severity=severity)],
         },
