@@ -198,3 +198,62 @@ def canary(sb, service):
         return stable, candidate, sb.tag_url(service, "canary")
 
     return make
+
+
+FAILED_KEY = "revgate.dev/failed-revisions"
+LAST_SERVING_KEY = "revgate.dev/last-serving"
+
+
+@pytest.fixture
+def annotations(sb: Sandbox) -> Callable[[str], dict[str, str]]:
+    """``annotations(service)``: the service's annotations, read with the real client."""
+    return lambda service: dict(sb.get_service(service).annotations)
+
+
+@pytest.fixture
+def set_annotations(sb: Sandbox) -> Callable[[str, dict[str, str]], None]:
+    """``set_annotations(service, {...})``: a person's UpdateService with update_mask ``annotations``
+    (the whole map as read, these keys set), through the real client."""
+    import grpc
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
+    from google.protobuf import field_mask_pb2
+
+    def put(service: str, values: dict[str, str]) -> None:
+        channel = grpc.insecure_channel(sb.env["CLOUD_RUN_API_ENDPOINT"])
+        try:
+            client = run_v2.ServicesClient(transport=ServicesGrpcTransport(channel=channel))
+            svc = client.get_service(name=sb.service_name(service), timeout=10)
+            body = run_v2.Service(name=svc.name, etag=svc.etag, annotations={**dict(svc.annotations), **values})
+            op = client.update_service(
+                request=run_v2.UpdateServiceRequest(service=body, update_mask=field_mask_pb2.FieldMask(paths=["annotations"])),
+                timeout=10,
+            )
+            op.result(timeout=30)
+        finally:
+            channel.close()
+
+    return put
+
+
+def wait_for_header(proc: subprocess.Popen[str], needle: str = "revgate rollback:", timeout: float = 60.0) -> str:
+    """Read a background gate's output up to the report header line (the snapshot is taken by then)."""
+    import time
+
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError("no report header from the gate:\n" + "".join(seen))
+
+
+def one_line(output: str, prefix: str) -> str:
+    """The one line of the output that starts with ``prefix``; fails when there is none or more than one."""
+    lines = [line for line in output.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, f"expected one line starting with {prefix!r} in:\n{output}"
+    return lines[0]
