@@ -1,9 +1,11 @@
 """Real web applications from PyPI, started on loopback, for the gate to judge.
 
 Nobody on the team wrote them: JupyterLab (token auth, a JS frontend, a JSON
-API, a kernel WebSocket that sends status frames) and Datasette (a JSON API
-with ``rows`` and ``next``, an HTML + JS frontend). Their pip requirements are
-in ``requirements.txt`` next to this file.
+API, a kernel WebSocket that sends status frames), Datasette (a JSON API
+with ``rows`` and ``next``, an HTML + JS frontend) and marimo (a notebook served
+as a single-page app: JS bundles, stylesheets and fonts from its package, a
+kernel WebSocket, a plain-text version API). Their pip requirements are in
+``requirements.txt`` next to this file.
 
 Each app runs in a temporary folder (its config, data and runtime dirs there,
 nothing of the user's), on a free loopback port; start-up is waited for within
@@ -161,6 +163,84 @@ def start_datasette(folder: Path) -> App:
     return app
 
 
+MARIMO_NOTEBOOK = """import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    return (mo,)
+
+
+@app.cell
+def _(mo):
+    mo.md("# Sales report")
+    return
+
+
+@app.cell
+def _():
+    total = sum(range(10))
+    print("total", total)
+    return (total,)
+
+
+if __name__ == "__main__":
+    app.run()
+"""
+"""A marimo notebook served as an app: a heading, and a cell that computes (``/ 0`` breaks it)."""
+
+
+def marimo_package() -> Path:
+    import marimo
+
+    return Path(marimo.__file__).resolve().parent
+
+
+def start_marimo(folder: Path, *, notebook: str = MARIMO_NOTEBOOK, delete_assets: tuple[str, ...] = ()) -> App:
+    """``marimo run`` of ``notebook`` (no token: an app served read-only). ``delete_assets``: glob patterns of
+    files of its ``_static/assets`` to delete from a copy of the installed package, which the app then runs from
+    (its Python code linked, its static folder copied: the installed package is never touched)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.py").write_text(notebook)
+    env = {**os.environ, "HOME": str(folder), "MARIMO_SKIP_UPDATE_CHECK": "1", "PYTHONUNBUFFERED": "1"}
+    extra: dict[str, Path] = {}
+    if delete_assets:
+        source = marimo_package()
+        site = folder / "site"
+        copy = site / "marimo"
+        copy.mkdir(parents=True)
+        for entry in source.iterdir():
+            if entry.name != "_static":
+                (copy / entry.name).symlink_to(entry)
+        shutil.copytree(source / "_static", copy / "_static")
+        for pattern in delete_assets:
+            matched = sorted((copy / "_static" / "assets").glob(pattern))
+            assert matched, f"no marimo asset matches {pattern!r}"
+            for path in matched:
+                path.unlink()
+                extra[pattern] = path
+        env["PYTHONPATH"] = str(site)
+    port = free_port()
+    cmd = [sys.executable, "-m", "marimo", "run", "report.py", "--host", "127.0.0.1", "--port", str(port), "--headless"]
+    log = folder / "marimo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    app = App("marimo", f"http://127.0.0.1:{port}", proc, folder, log, extra=extra)
+    _wait_up(app, "/health")
+    return app
+
+
+@pytest.fixture(scope="session")
+def marimo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One healthy marimo app for the runs that leave it as they found it."""
+    app = start_marimo(tmp_path_factory.mktemp("marimo"))
+    yield app
+    app.stop()
+
+
 @pytest.fixture(scope="session")
 def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """One JupyterLab for the runs that leave it as they found it."""
@@ -183,7 +263,7 @@ def own_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
     apps: list[App] = []
 
     def start(name: str, **kwargs: object) -> App:
-        starter = {"jupyter": start_jupyter, "datasette": start_datasette}[name]
+        starter = {"jupyter": start_jupyter, "datasette": start_datasette, "marimo": start_marimo}[name]
         app = starter(tmp_path / f"{name}-{len(apps)}", **kwargs)  # type: ignore[operator]
         apps.append(app)
         return app
