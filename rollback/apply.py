@@ -236,6 +236,7 @@ def send_plan(
         return outcome
 
     marks_refused = False
+    refused_marks: dict[str, str] = {}
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             fresh = cloudrun.read_service(services, name, log=log)
@@ -248,6 +249,9 @@ def send_plan(
             basis_etag, basis_generation = fresh.etag, int(fresh.generation)
             if outcome.plan is not None and not dry_run and _matches(traffic, outcome.plan):
                 # an earlier request of ours took effect (its answer was lost or retried)
+                if refused_marks and all(fresh.annotations.get(k) == v for k, v in refused_marks.items()):
+                    # the request with the marks was carried out after all: they are written
+                    outcome.marks, outcome.marks_written, outcome.marks_error = dict(refused_marks), True, ""
                 outcome.done_at = outcome.done_at or time.monotonic()
                 outcome.traffic_after = traffic
                 outcome.status = DONE
@@ -308,11 +312,11 @@ def send_plan(
                     break
                 if annotations is not None:
                     # the rollback never fails because of its marks: the traffic alone, at once, same etag
-                    marks_refused = True
+                    marks_refused, refused_marks = True, dict(outcome.marks)
                     outcome.marks, outcome.marks_error = {}, f"{_code(exc)}: {exc.message}"
                     outcome.errors.append(
-                        f"attempt {attempt}: the update with the marks was refused ({_code(exc)}: {exc.message}): "
-                        "sending the traffic alone"
+                        f"attempt {attempt}: {_code(exc)}: {exc.message} (the update with the marks was refused: "
+                        "sending the traffic alone)"
                     )
                     log(f"the update with the marks was refused ({_code(exc)}): sending the traffic alone")
                     annotations = None

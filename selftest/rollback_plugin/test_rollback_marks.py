@@ -120,3 +120,18 @@ def test_a_thousand_names_under_the_budget_are_all_kept(sb, gate, service, traff
     assert traffic(service).split == {stable: 100}
     assert annotations(service)[FAILED_KEY].split(",") == [*marked, candidate]
 
+
+
+def test_marks_carried_out_although_the_answer_was_an_error_are_reported_written(sb, gate, service, traffic, annotations, canary):
+    stable, candidate, url = canary()
+    sb.inject("UpdateService:applied", "PERMISSION_DENIED", 1)  # traffic and marks carried out, then answered an error
+
+    result = gate(service, url)
+
+    assert result.run.returncode == 1, result.run
+    assert traffic(service).split == {stable: 100}
+    line = one_line(result.output, "ROLLBACK")
+    assert line.startswith("ROLLBACK DONE: traffic restored:") and "could not be written" not in line, line
+    assert annotations(service)[FAILED_KEY] == candidate
+    assert result.record["marks_written"][FAILED_KEY] == candidate
+    assert result.record["marks_error"] is None
