@@ -193,8 +193,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--id-token",
         action="store_true",
         default=None,
-        help="Send a Google-signed ID token for the URL (Application Default Credentials) "
-        "in X-Serverless-Authorization, for IAM-protected services. Env: REVGATE_ID_TOKEN=1.",
+        help="Send a Google-signed ID token for the service URL in X-Serverless-Authorization, for "
+        "IAM-protected services (a service-account key, Workload Identity Federation, impersonated "
+        "credentials or the metadata server). Env: REVGATE_ID_TOKEN=1, or REVGATE_ID_TOKEN=TOKEN (used as is).",
     )
     group.addoption(
         "--expect-image",
@@ -450,24 +451,6 @@ def _read_token(path: str) -> Secret:
     return _long_enough(value, f"--auth-token-file {path!r}")
 
 
-def _fetch_id_token(audience: str) -> Secret:
-    try:
-        import google.auth.exceptions
-        import google.auth.transport.requests
-        import google.oauth2.id_token
-    except ImportError as exc:  # pragma: no cover - google-auth is a dependency
-        raise ConfigError(f"--id-token needs google-auth and requests ({exc})") from None
-    try:
-        token = google.oauth2.id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
-    except google.auth.exceptions.GoogleAuthError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"--id-token: cannot get an ID token for {audience} ({reason}); "
-            "use a service account's credentials (GOOGLE_APPLICATION_CREDENTIALS) or run on Google Cloud"
-        ) from None
-    return Secret(token)
-
-
 def _default_checklist(config: pytest.Config) -> Path:
     """Without --checklist: ``checklist.toml`` of the directory revgate runs from (what
     ``revgate init`` writes) when there is one outside the suite, else the ini's (the shipped one)."""
@@ -521,8 +504,9 @@ def resolve_settings(config: pytest.Config) -> Settings:
     else:
         token, source = None, "none"
 
-    want_id_token = _first(config.getoption("id_token"), env.get("REVGATE_ID_TOKEN") in ("1", "true", "yes") or None)
-    id_token = _fetch_id_token(url) if want_id_token else None
+    from .idtoken import resolve_id_token
+
+    id_token = resolve_id_token(url, option=config.getoption("id_token"), env=env)
 
     return Settings(
         revision_url=url,
