@@ -2,8 +2,8 @@
 
 Read (:func:`read_configuration`), once per session: ``RevisionsClient.get_revision`` for each
 revision under test, ``ServicesClient.get_service`` (the template: the image as the deploy named
-it) and ``ServicesClient.get_iam_policy`` (``roles/run.invoker`` bound to ``allUsers``), each with
-an explicit timeout and a bounded retry. A call that fails is kept as its one-line reason: the
+it; the service-level scaling; ``invoker_iam_disabled``) and ``ServicesClient.get_iam_policy``
+(``roles/run.invoker`` bound to ``allUsers``), each with an explicit timeout and a bounded retry. A call that fails is kept as its one-line reason: the
 checks that need it are NOT VERIFIED, never failed.
 
 Judged (:func:`judge`): one key against every revision under test. The message of a mismatch names
@@ -17,8 +17,22 @@ Fields (google/cloud/run/v2/revision.proto, k8s.min.proto, vendor_settings.proto
 ``containers[].ports[].container_port``, ``service_account``, ``containers[].env[]`` (``value``
 or ``value_source.secret_key_ref``), ``volumes[].secret`` with ``containers[].volume_mounts``.
 A field Cloud Run leaves unset is its documented default (``max_instance_count`` "When
-unspecified, the field is set to the server default value of 100"; memory 512Mi, CPU 1,
-concurrency 80, port 8080).
+unspecified, the field is set to the server default value of 100"; memory 512Mi, CPU 1, port 8080;
+concurrency "If not specified or 0, concurrency defaults to 80 when requested CPU >= 1 and defaults
+to 1 when requested CPU < 1", revision_template.proto).
+
+What Cloud Run applies, where two settings say it:
+
+- public access: "disable the Cloud Run invoker IAM check" (``Service.invoker_iam_disabled``, the
+  way Google recommends) or bind ``allUsers`` to ``roles/run.invoker``
+  (https://cloud.google.com/run/docs/authenticating/public): either makes the service public;
+- scaling: ``Service.scaling`` (``ServiceScaling``, vendor_settings.proto: "total min instances
+  for the service. This number of instances is divided among all revisions with specified traffic")
+  when the service sets it (non-zero), the revision's own ``scaling`` otherwise; the message says
+  which one was compared;
+- secret files: a secret volume's item ``path`` is under the volume's root, and a mount shows the
+  volume from ``VolumeMount.sub_path`` ("Path within the volume from which the container's volume
+  should be mounted. Defaults to "" (volume's root)", k8s.min.proto) at ``mount_path``.
 """
 
 from __future__ import annotations
@@ -53,6 +67,13 @@ class Configuration:
     service_error: str | None = None
     public: bool | None = None
     iam_error: str | None = None
+    invoker_iam_disabled: bool | None = None
+    """``Service.invoker_iam_disabled`` (None when the service was not read)."""
+    service_min: int = 0
+    service_max: int = 0
+    """``Service.scaling`` (``ServiceScaling``): 0 when the service sets no service-level limit."""
+    manual_instances: int | None = None
+    """``ServiceScaling.manual_instance_count`` when the service scales manually."""
 
     def __repr__(self) -> str:  # never the revisions' environment values (a traceback or --showlocals shows reprs)
         return f"Configuration(service={self.service!r}, revisions={list(self.revisions)!r}, public={self.public!r})"
@@ -95,6 +116,11 @@ def read_configuration(deployment: Any, *, need_service: bool, need_iam: bool, t
             if svc.template.containers:
                 config.template_image = _ingress(svc.template.containers).image
             config.template_revision = svc.latest_created_revision.rsplit("/", 1)[-1]
+            config.invoker_iam_disabled = bool(svc.invoker_iam_disabled)
+            config.service_min = int(svc.scaling.min_instance_count)
+            config.service_max = int(svc.scaling.max_instance_count)
+            if svc.scaling.scaling_mode == type(svc.scaling).ScalingMode.MANUAL:
+                config.manual_instances = int(svc.scaling.manual_instance_count)
         except errors as exc:
             config.service_error = _reason(exc, "GetService")
     if need_iam and services is not None:
@@ -171,17 +197,32 @@ def _secrets(rev: Any, own: frozenset[str]) -> dict[str, str]:
         if _is_secret(e)
     }
     container = _container(rev)
-    mounts = {m.name: m.mount_path.rstrip("/") for m in container.volume_mounts} if container is not None else {}
+    mounts: dict[str, list[tuple[str, str]]] = {}
+    for m in container.volume_mounts if container is not None else ():
+        mounts.setdefault(m.name, []).append((m.mount_path.rstrip("/"), m.sub_path.strip("/")))
     for volume in rev.volumes:
         source = volume.secret
         if not source.secret or volume.name not in mounts:
             continue
-        base = mounts[volume.name]
-        if not source.items:  # "the volume will expose a file whose name is the secret" (k8s.min.proto), latest
-            out[f"{base}/{source.secret.rsplit('/', 1)[-1]}"] = _secret_ref(source.secret, "latest", own)
-        for item in source.items:
-            out[f"{base}/{item.path}"] = _secret_ref(source.secret, item.version, own)
+        # "If unspecified, the volume will expose a file whose name is the secret, relative to
+        # VolumeMount.mount_path + VolumeMount.sub_path" (k8s.min.proto), at its latest version
+        files = [(item.path, item.version) for item in source.items] or [(source.secret.rsplit("/", 1)[-1], "latest")]
+        for base, sub in mounts[volume.name]:
+            for path, version in files:
+                shown = _under(path.strip("/"), sub)
+                if shown is not None:
+                    out[f"{base}/{shown}" if shown else base] = _secret_ref(source.secret, version, own)
     return out
+
+
+def _under(path: str, sub: str) -> str | None:
+    """Where the volume's file ``path`` shows under a mount of the volume's ``sub`` directory
+    (``''``: the mount path itself is the file; None: not under it)."""
+    if not sub:
+        return path
+    if path == sub:
+        return ""
+    return path[len(sub) + 1 :] if path.startswith(sub + "/") else None
 
 
 def _seconds(duration: Any) -> float:
@@ -222,20 +263,19 @@ def _judge_one(key: str, want: RevisionConfig, short: str, rev: Any, config: Con
             return Verdict("fail", f"timeout_s: the checklist wants {want.timeout_s} s, {has} a request timeout of {got_s:g} s")
         return Verdict("pass")
     if key == "concurrency":
-        got_c = rev.max_instance_request_concurrency or DEFAULT_CONCURRENCY
+        got_c, why = rev.max_instance_request_concurrency, ""
+        if not got_c:
+            try:
+                below_one = cpu_cores(limits.get("cpu") or DEFAULT_CPU) < 1
+            except QuantityError:
+                below_one = False
+            got_c = 1 if below_one else DEFAULT_CONCURRENCY
+            why = f" (unset: Cloud Run's default for {'CPU < 1' if below_one else 'CPU >= 1'})"
         if got_c != want.concurrency:
-            return Verdict("fail", f"concurrency: the checklist wants {want.concurrency} requests per instance, {has} {got_c}")
+            return Verdict("fail", f"concurrency: the checklist wants {want.concurrency} requests per instance, {has} {got_c}{why}")
         return Verdict("pass")
-    if key == "min_instances":
-        got_n = rev.scaling.min_instance_count
-        if got_n != want.min_instances:
-            return Verdict("fail", f"min_instances: the checklist wants {want.min_instances}, {has} {got_n}")
-        return Verdict("pass")
-    if key == "max_instances":
-        got_n = rev.scaling.max_instance_count or DEFAULT_MAX
-        if got_n != want.max_instances:
-            return Verdict("fail", f"max_instances: the checklist wants {want.max_instances}, {has} {got_n}")
-        return Verdict("pass")
+    if key in ("min_instances", "max_instances"):
+        return _judge_scaling(key, want, short, rev, config)
     if key == "port":
         got_p = (container.ports[0].container_port if container is not None and container.ports else 0) or DEFAULT_PORT
         if got_p != want.port:
@@ -256,14 +296,61 @@ def _judge_one(key: str, want: RevisionConfig, short: str, rev: Any, config: Con
     if key == "secrets":
         return _judge_secrets(want, short, rev, _own_projects(config, rev))
     if key == "allow_unauthenticated":
-        if config.public is None:
-            return Verdict("not verified", f"allow_unauthenticated: {config.iam_error or 'the IAM policy was not read'}")
-        if config.public != want.allow_unauthenticated:
-            says = "binds allUsers to roles/run.invoker (public)" if config.public else "does not bind allUsers to roles/run.invoker (private)"
-            wants = "public (allUsers has roles/run.invoker)" if want.allow_unauthenticated else "private (no allUsers in roles/run.invoker)"
-            return Verdict("fail", f"allow_unauthenticated: the checklist wants the service {wants}; its IAM policy {says}")
-        return Verdict("pass")
+        return _judge_public(want, config)
     raise NotImplementedError(f"[revision] key {key!r}")  # pragma: no cover - REVISION_KEYS are all handled
+
+
+def _judge_public(want: RevisionConfig, config: Configuration) -> Verdict:
+    """Public when the invoker IAM check is disabled (Google's recommended way) or ``allUsers`` holds
+    ``roles/run.invoker``; private only when neither."""
+    wants = "public (allUsers has roles/run.invoker)" if want.allow_unauthenticated else "private (no allUsers in roles/run.invoker)"
+    if config.invoker_iam_disabled:
+        if want.allow_unauthenticated:
+            return Verdict("pass")
+        return Verdict(
+            "fail",
+            f"allow_unauthenticated: the checklist wants the service {wants.replace(')', ', invoker IAM check on)')}; "
+            "it disables the invoker IAM check (invoker_iam_disabled: anyone may call it, public)",
+        )
+    if config.invoker_iam_disabled is None and config.service_error is not None and not (config.public and want.allow_unauthenticated):
+        return Verdict("not verified", f"allow_unauthenticated: {config.service_error}; invoker_iam_disabled was not read")
+    if config.public is None:
+        return Verdict("not verified", f"allow_unauthenticated: {config.iam_error or 'the IAM policy was not read'}")
+    if config.public != want.allow_unauthenticated:
+        says = "binds allUsers to roles/run.invoker (public)" if config.public else "does not bind allUsers to roles/run.invoker (private)"
+        if not config.public:
+            says += " and the invoker IAM check is on"
+        return Verdict("fail", f"allow_unauthenticated: the checklist wants the service {wants}; its IAM policy {says}")
+    return Verdict("pass")
+
+
+def _judge_scaling(key: str, want: RevisionConfig, short: str, rev: Any, config: Configuration) -> Verdict:
+    """The service-level limit when the service sets one (it applies to every revision with traffic,
+    divided among them), else the revision's own."""
+    wanted = want.min_instances if key == "min_instances" else want.max_instances
+    revision_level = rev.scaling.min_instance_count if key == "min_instances" else (rev.scaling.max_instance_count or DEFAULT_MAX)
+    service_level = config.service_min if key == "min_instances" else config.service_max
+    if config.manual_instances is not None:
+        return Verdict(
+            "fail",
+            f"{key}: the checklist wants {wanted}; the service scales manually ({config.manual_instances} instances, "
+            "Service.scaling manual_instance_count): no minimum or maximum applies",
+        )
+    if service_level:
+        if service_level != wanted:
+            return Verdict(
+                "fail",
+                f"{key}: the checklist wants {wanted}, the service-level limit (Service.scaling, divided among the "
+                f"revisions with traffic) is {service_level} (revision {short}'s own: {revision_level})",
+            )
+        return Verdict("pass")
+    if config.service_error is not None:
+        return Verdict("not verified", f"{key}: {config.service_error}; a service-level limit would apply before the revision's")
+    if revision_level != wanted:
+        return Verdict(
+            "fail", f"{key}: the checklist wants {wanted}, revision {short} has {revision_level} (revision-level; the service sets none)"
+        )
+    return Verdict("pass")
 
 
 def _judge_image(expected: str, short: str, rev: Any, config: Configuration) -> Verdict:
@@ -274,10 +361,23 @@ def _judge_image(expected: str, short: str, rev: Any, config: Configuration) -> 
         got = parse_image(actual)
     except ValueError:
         return Verdict("fail", f"image: the checklist wants {expected}, revision {short} runs {actual!r}")
+    if not got.by_digest:
+        # The Admin API names this revision's image by the tag the deploy gave: a Revision has no digest
+        # field in v2 (ContainerStatus.image_digest, "regardless of whether a tag or digest was originally
+        # specified", is only on an Instance), so the tag is what can be compared.
+        if want.by_digest:
+            return Verdict(
+                "not verified",
+                f"image: the checklist wants digest {want.digest}; the Admin API names revision {short}'s image by "
+                f"its tag ({actual}) and gives no digest for a revision: give --expect-image {got.tagged()} to "
+                "compare the tag, or deploy by digest",
+            )
+        if got.repository != want.repository or (got.tag or "latest") != (want.tag or "latest"):
+            return Verdict("fail", f"image: the checklist wants {want.tagged()}, revision {short} runs {got.tagged()}")
+        return Verdict("pass")
     if want.by_digest:
         if got.digest != want.digest:
-            runs = got.digest or f"{actual} (no digest)"
-            return Verdict("fail", f"image: the checklist wants digest {want.digest}, revision {short} runs {runs}")
+            return Verdict("fail", f"image: the checklist wants digest {want.digest}, revision {short} runs {got.digest}")
         return Verdict("pass")
     # a tag: the repository of the digest the revision runs, then the tag the deploy named (the template)
     if got.repository != want.repository:

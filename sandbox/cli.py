@@ -121,6 +121,11 @@ def _add_revision_flags(deploy: argparse.ArgumentParser) -> None:
     public = deploy.add_mutually_exclusive_group()
     public.add_argument("--allow-unauthenticated", dest="allow_unauthenticated", action="store_true", default=None, help="Bind allUsers to roles/run.invoker.")
     public.add_argument("--no-allow-unauthenticated", dest="allow_unauthenticated", action="store_false", help="Remove allUsers from roles/run.invoker.")
+    check = deploy.add_mutually_exclusive_group()
+    check.add_argument("--no-invoker-iam-check", dest="invoker_iam_disabled", action="store_true", default=None, help="Disable the invoker IAM check (public).")
+    check.add_argument("--invoker-iam-check", dest="invoker_iam_disabled", action="store_false", help="Enable the invoker IAM check again.")
+    deploy.add_argument("--min", dest="service_min_instances", type=_whole(0, 1000), default=None, help="Service-level minimum instances (0: unset).")
+    deploy.add_argument("--max", dest="service_max_instances", type=_whole(0, 1000), default=None, help="Service-level maximum instances (0: unset).")
 
 
 def _revision_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,6 +141,9 @@ def _revision_settings(args: argparse.Namespace) -> dict[str, Any]:
         "service_account": args.service_account,
         "env": args.set_env_vars,
         "secrets": args.set_secrets,
+        "invoker_iam_disabled": args.invoker_iam_disabled,
+        "service_min_instances": args.service_min_instances,
+        "service_max_instances": args.service_max_instances,
     }
     return {k: v for k, v in given.items() if v is not None}
 

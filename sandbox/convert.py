@@ -212,6 +212,8 @@ def to_service(state: SandboxState, svc: ServiceState) -> run_v2.Service:
         reconciling=svc.reconciling,
         etag=svc.etag,
         annotations=dict(svc.annotations),
+        invoker_iam_disabled=svc.invoker_iam_disabled,
+        scaling=run_v2.ServiceScaling(min_instance_count=svc.scaling_min, max_instance_count=svc.scaling_max),
     )
 
 

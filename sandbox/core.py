@@ -24,7 +24,7 @@ from typing import Any
 
 from sandbox.convert import revision_template, template_config
 from sandbox.ports import pick_port
-from sandbox.revision_settings import KEYS, deploy_settings, image_digest, process_env
+from sandbox.revision_settings import KEYS, apply_service_settings, deploy_settings, image_digest, process_env, split_service_settings
 from sandbox.processes import ProcessManager
 from sandbox.routes import Backend, RoutingTable, ServiceRoute, TagRoute
 from sandbox.urls import TAG_SEPARATOR, styled_hosts
@@ -269,6 +269,7 @@ class SandboxCore:
         with self.lock:
             svc = self.state.services.get(service)
             previous = self.state.revisions.get(svc.template_revision) if svc is not None else None
+            settings, service_settings = split_service_settings(settings)
             config = deploy_settings(
                 {k: getattr(previous, k) for k in KEYS} if previous is not None else None,
                 settings,
@@ -300,6 +301,7 @@ class SandboxCore:
             svc.template_revision = name
             if allow_unauthenticated is not None:
                 set_public(svc, allow_unauthenticated)
+            apply_service_settings(svc, service_settings)
             svc.etag = new_etag()
             svc.generation += 1
             svc.update_time = time.time()

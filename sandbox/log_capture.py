@@ -14,8 +14,9 @@ Sources (cited again in docs/cloud-run-fidelity.md, "Cloud Logging"):
   have an associated log level" (https://cloud.google.com/functions/docs/monitoring/logging). A line
   that is a JSON object is a structured log (``jsonPayload``); its special fields are taken out of
   the payload into the LogEntry (https://cloud.google.com/logging/docs/structured-logging, "Special
-  JSON fields in messages"): ``severity`` (the agent "attempts to match a variety of common severity
-  strings", the LogSeverity names in any case among them), ``logging.googleapis.com/labels``,
+  JSON fields in messages"): ``severity`` (on Cloud Run only the LogSeverity names, google/logging/type/log_severity.proto,
+  and ``WARN``, in any case: a ``FATAL`` or ``ERR`` line stays ``DEFAULT``, so the sandbox never
+  finds an error that Cloud Run would not mark), ``logging.googleapis.com/labels``,
   ``logging.googleapis.com/insertId``, ``logging.googleapis.com/trace``,
   ``logging.googleapis.com/spanId``, ``logging.googleapis.com/trace_sampled``, and ``time`` (or
   ``timestamp``) for the entry's time; ``message`` stays in the payload
@@ -61,9 +62,7 @@ _SEVERITY_WORDS = {
     "WARNING": "WARNING",
     "WARN": "WARNING",
     "ERROR": "ERROR",
-    "ERR": "ERROR",
     "CRITICAL": "CRITICAL",
-    "FATAL": "CRITICAL",
     "ALERT": "ALERT",
     "EMERGENCY": "EMERGENCY",
 }

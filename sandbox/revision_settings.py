@@ -29,6 +29,20 @@ The sandbox has no registry: a tag resolves to ``sha256:`` + the SHA-256 of the 
 (deterministic, so the same tag always "resolves" to the same digest; a real registry moves a tag).
 A digest URL is kept as given.
 
+CPU below 1: "If you use less than 1 vCPU ... Maximum concurrency must be set to 1"
+(https://cloud.google.com/run/docs/configuring/services/cpu), and an unset concurrency "defaults
+to 80 when requested CPU >= 1 and defaults to 1 when requested CPU < 1" (revision_template.proto).
+So a deploy with ``cpu`` below 1 and no ``concurrency`` leaves it unset (the Admin API answers 0),
+and one that asks for more than 1 is refused, as Cloud Run refuses it.
+
+Service-level settings (:data:`SERVICE_KEYS`, not the revision's): ``invoker_iam_disabled``
+(``gcloud run deploy --no-invoker-iam-check``: "disable the Cloud Run invoker IAM check",
+https://cloud.google.com/run/docs/authenticating/public) and the service-level scaling
+``service_min_instances`` / ``service_max_instances`` (``gcloud run services update --min`` /
+``--max``; ``Service.scaling``, vendor_settings.proto ``ServiceScaling``: "total min instances for
+the service ... divided among all revisions with specified traffic"). They stay on the service
+until changed; 0 means unset.
+
 Secrets: the revision process gets a fake value for each secret env var
 (:func:`fake_secret_value`); the Admin API only ever answers the reference
 (``value_source.secret_key_ref``), as Cloud Run does.
@@ -47,7 +61,10 @@ __all__ = [
     "default_service_account",
     "deploy_settings",
     "fake_secret_value",
+    "SERVICE_KEYS",
+    "apply_service_settings",
     "image_digest",
+    "split_service_settings",
     "parse_env_vars",
     "parse_secrets",
     "process_env",
@@ -109,6 +126,33 @@ def fake_secret_value(ref: str) -> str:
     return "sbx-secret-" + hashlib.sha256(("sandbox secret " + ref).encode()).hexdigest()[:24]
 
 
+SERVICE_KEYS = ("invoker_iam_disabled", "service_min_instances", "service_max_instances")
+
+
+def split_service_settings(given: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(the revision's settings, the service-level ones)`` of a deploy; SettingsError for a bad value."""
+    revision = {k: v for k, v in (given or {}).items() if k not in SERVICE_KEYS}
+    service = {k: v for k, v in (given or {}).items() if k in SERVICE_KEYS and v is not None}
+    for key in ("service_min_instances", "service_max_instances"):
+        if key in service and (isinstance(service[key], bool) or not isinstance(service[key], int) or not 0 <= service[key] <= 1000):
+            raise SettingsError(f"{key} {service[key]!r}: expected a whole number from 0 (unset) to 1000")
+    if "invoker_iam_disabled" in service:
+        service["invoker_iam_disabled"] = bool(service["invoker_iam_disabled"])
+    return revision, service
+
+
+def apply_service_settings(svc: Any, settings: dict[str, Any]) -> None:
+    """Set the service-level settings a deploy gave on the service (what it did not give is kept)."""
+    if "invoker_iam_disabled" in settings:
+        svc.invoker_iam_disabled = settings["invoker_iam_disabled"]
+    if "service_min_instances" in settings:
+        svc.scaling_min = settings["service_min_instances"]
+    if "service_max_instances" in settings:
+        svc.scaling_max = settings["service_max_instances"]
+    if svc.scaling_min and svc.scaling_max and svc.scaling_min > svc.scaling_max:
+        raise SettingsError(f"service-level min instances {svc.scaling_min} exceed max instances {svc.scaling_max}")
+
+
 def parse_env_vars(text: str) -> dict[str, str]:
     """``K=V,K2=V2`` (gcloud's ``--set-env-vars``)."""
     out: dict[str, str] = {}
@@ -140,15 +184,28 @@ def _check(settings: dict[str, Any]) -> None:
     for key in ("memory", "cpu"):
         if not _QUANTITY.match(str(settings[key])):
             raise SettingsError(f"--{key} {settings[key]!r}: expected a quantity like 512Mi, 2Gi, 1, 1000m")
-    bounds = {"timeout_s": (1, 3600), "concurrency": (1, 1000), "min_instances": (0, 1000), "max_instances": (1, 1000), "container_port": (1, 65535)}
+    bounds = {"timeout_s": (1, 3600), "concurrency": (0 if _below_one(settings["cpu"]) else 1, 1000), "min_instances": (0, 1000), "max_instances": (1, 1000), "container_port": (1, 65535)}
     for key, (low, high) in bounds.items():
         if not isinstance(settings[key], int) or not low <= settings[key] <= high:
             raise SettingsError(f"{key} {settings[key]!r}: expected a whole number from {low} to {high}")
+    if _below_one(settings["cpu"]) and settings["concurrency"] > 1:
+        raise SettingsError(
+            f"cpu {settings['cpu']} is below 1: Cloud Run requires a maximum concurrency of 1 (got {settings['concurrency']})"
+        )
     if settings["min_instances"] > settings["max_instances"]:
         raise SettingsError(f"min instances {settings['min_instances']} exceed max instances {settings['max_instances']}")
     clash = set(settings["env"]) & set(settings["secrets"])
     if clash:
         raise SettingsError(f"{sorted(clash)[0]!r} is both an environment variable and a secret")
+
+
+def _below_one(cpu: str) -> bool:
+    """A CPU limit below one CPU (``0.5``, ``500m``); False for what is not a quantity."""
+    text = str(cpu)
+    try:
+        return (float(text[:-1]) / 1000 if text.endswith("m") else float(text)) < 1
+    except ValueError:
+        return False
 
 
 def deploy_settings(previous: dict[str, Any] | None, given: dict[str, Any] | None, *, project: str) -> dict[str, Any]:
@@ -160,6 +217,8 @@ def deploy_settings(previous: dict[str, Any] | None, given: dict[str, Any] | Non
     if unknown:
         raise SettingsError(f"unknown deploy setting {sorted(unknown)[0]!r}")
     settings.update({k: v for k, v in (given or {}).items() if v is not None})
+    if _below_one(str(settings["cpu"])) and (given or {}).get("concurrency") is None:
+        settings["concurrency"] = 0  # unset: Cloud Run's default for CPU < 1 (1)
     settings["env"] = {str(k): str(v) for k, v in settings["env"].items()}
     settings["secrets"] = {str(k): str(v) for k, v in settings["secrets"].items()}
     settings["cpu"] = str(settings["cpu"])

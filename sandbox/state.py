@@ -115,6 +115,11 @@ class ServiceState:
     iam_bindings: dict[str, list[str]] = field(default_factory=dict)
     """The service's IAM policy: role -> members (``roles/run.invoker`` -> ``["allUsers"]`` when public)."""
     iam_etag: str = ""
+    invoker_iam_disabled: bool = False
+    """``Service.invoker_iam_disabled`` (``deploy --no-invoker-iam-check``)."""
+    scaling_min: int = 0
+    scaling_max: int = 0
+    """``Service.scaling`` (service-level min and max instances; 0: unset)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceState:

@@ -37,5 +37,7 @@ def revision_configuration(pytestconfig: pytest.Config, request: pytest.FixtureR
         if "revision_key" in getattr(getattr(item, "callspec", None), "params", {})
     }
     return read_configuration(
-        deployment, need_service="image" in selected, need_iam="allow_unauthenticated" in selected
+        deployment,
+        need_service=bool(selected & {"image", "min_instances", "max_instances", "allow_unauthenticated"}),
+        need_iam="allow_unauthenticated" in selected,
     )

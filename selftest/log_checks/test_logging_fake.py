@@ -3,6 +3,8 @@ the ListLogEntries API answering the real ``LoggingServiceV2Client`` as Cloud Lo
 
 from __future__ import annotations
 
+import json
+
 import os
 import threading
 from collections.abc import Iterator
@@ -61,6 +63,20 @@ def test_json_that_is_not_an_object_and_unknown_severities_stay_plain():
     assert container_entry("   \n", stream="stdout", project=PROJECT, labels=LABELS, when=T0) is None
 
 
+def test_only_logseverity_names_and_warn_set_a_severity():
+    """Cloud Run takes the LogSeverity names (and WARN): FATAL or ERR are no severity there (DEFAULT)."""
+    seen = {word: _line(json.dumps({"severity": word, "message": "m"}))["severity"] for word in ("warn", "FATAL", "ERR", "critical")}
+    assert seen == {"warn": "WARNING", "FATAL": "DEFAULT", "ERR": "DEFAULT", "critical": "CRITICAL"}
+
+
+def test_log_id_matches_the_log_whatever_the_project_is_written_as():
+    entry = _line("hello")
+    assert compile_filter('log_id("run.googleapis.com/stdout")')(entry)
+    assert not compile_filter('log_id("run.googleapis.com/stderr")')(entry)
+    numbered = {**entry, "logName": "projects/123456789012/logs/run.googleapis.com%2Fstdout"}
+    assert compile_filter('log_id("run.googleapis.com/stdout")')(numbered)
+
+
 def test_request_log_severity_follows_the_status():
     assert [request_severity(s) for s in (200, 302, 404, 429, 500, 503)] == ["INFO", "INFO", "WARNING", "WARNING", "ERROR", "ERROR"]
     entry = request_entry(project=PROJECT, labels=LABELS, when=T0, method="GET", url="https://x/health", status=503,
@@ -94,7 +110,8 @@ def test_filter_comparisons_and_precedence():
     ("text", "fragment"),
     [
         ("Traceback", "no global search terms"),
-        ('log_id("run.googleapis.com/stdout")', "functions are not supported"),
+        ('sample(insertId, 0.5)', "functions are not supported"),
+        ('log_id(stdout)', "log_id takes one quoted log id"),
         ('protoPayload.methodName="x"', "field 'protoPayload.methodName' is not supported"),
         ('timestamp>="yesterday"', "is not an RFC 3339 timestamp"),
         ('severity>=LOUD', "is not a LogSeverity"),

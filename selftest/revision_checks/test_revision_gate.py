@@ -287,3 +287,53 @@ def test_service_url_checks_every_serving_revision(sb, canary, gate):
     assert run.returncode == 1, run
     assert f"[revision] memory: the checklist wants 2Gi, revision {stable} has 512Mi" in run.output
     assert f"revision {candidate} has" not in run.output
+
+
+# -- what Cloud Run applies, where two settings say it ------------------------------------------
+
+
+def test_a_service_without_the_invoker_iam_check_is_public(sb, canary, gate):
+    """Google's recommended way to make a service public: no allUsers binding, the invoker check off."""
+    service, stable, candidate, url = canary(allow_unauthenticated=False, invoker_iam_disabled=True)
+    public = gate(service, url, "[revision]\nallow_unauthenticated = true\n")
+    assert public.returncode == 0, public
+    assert public.passed() == _ids(["allow_unauthenticated"]), public
+    private = gate(service, url, "[revision]\nallow_unauthenticated = false\n")
+    assert private.returncode == 1, private
+    assert "[revision] allow_unauthenticated: the checklist wants the service private" in private.output, private
+    assert "it disables the invoker IAM check (invoker_iam_disabled: anyone may call it, public)" in private.output, private
+    assert split(sb, service) == {stable: 100}
+
+
+def test_service_level_min_instances_apply_before_the_revisions(sb, canary, gate):
+    service, stable, candidate, url = canary(min_instances=0, service_min_instances=2)
+    right = gate(service, url, "[revision]\nmin_instances = 2\n")
+    assert right.returncode == 0, right  # the revision's own 0 is not what Cloud Run keeps warm
+    assert right.passed() == _ids(["min_instances"]), right
+    wrong = gate(service, url, "[revision]\nmin_instances = 0\n")
+    assert wrong.returncode == 1, wrong
+    assert ("[revision] min_instances: the checklist wants 0, the service-level limit (Service.scaling, divided among "
+            f"the revisions with traffic) is 2 (revision {candidate}'s own: 0)") in wrong.output, wrong
+    assert split(sb, service) == {stable: 100}
+
+
+def test_a_wrong_service_level_max_instances_fails(sb, canary, gate):
+    service, stable, candidate, url = canary(max_instances=10, service_max_instances=50)
+    run = gate(service, url, "[revision]\nmax_instances = 10\n")
+    assert run.returncode == 1, run  # the revision's 10 matches, but the service lets 50 run
+    assert ("[revision] max_instances: the checklist wants 10, the service-level limit (Service.scaling, divided among "
+            f"the revisions with traffic) is 50 (revision {candidate}'s own: 10)") in run.output, run
+    assert split(sb, service) == {stable: 100}
+
+
+def test_concurrency_defaults_to_one_below_one_cpu(sb, canary, gate):
+    service, stable, candidate, url = canary(cpu="0.5", memory="512Mi", concurrency=None)
+    right = gate(service, url, '[revision]\ncpu = "500m"\nconcurrency = 1\n')
+    assert right.returncode == 0, right
+    assert right.passed() == _ids(["cpu", "concurrency"]), right
+    wrong = gate(service, url, "[revision]\nconcurrency = 80\n")
+    assert wrong.returncode == 1, wrong
+    assert (f"[revision] concurrency: the checklist wants 80 requests per instance, revision {candidate} has 1 "
+            "(unset: Cloud Run's default for CPU < 1)") in wrong.output, wrong
+    with pytest.raises(Exception, match="requires a maximum concurrency of 1"):
+        sb.deploy(service, no_traffic=True, tag="other", cpu="0.5", concurrency=10)  # refused, as Cloud Run does
