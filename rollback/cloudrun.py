@@ -57,9 +57,12 @@ def read_service(client: Any, name: str, *, deadline: float = RETRY_DEADLINE, lo
     UNAVAILABLE and DEADLINE_EXCEEDED are retried (backoff 0.1 s to 1 s) until ``deadline`` seconds
     have passed, then the last error is raised (``RetryError`` when the client's own retry ran out).
 
-    A read changes nothing, so retrying it is always safe; AIP-194 lists ABORTED and UNAVAILABLE as
-    retryable, and a read refused FAILED_PRECONDITION during a concurrent change is the same kind of
-    moment, not a verdict on the request."""
+    A read changes nothing, so retrying it is always safe. AIP-194 names UNAVAILABLE as the code to
+    retry; gRPC's status code guide says ABORTED means "retry at a higher level" (a concurrency
+    conflict) and FAILED_PRECONDITION "do not retry until the system state has been explicitly fixed",
+    but on a read during a rollback either is most often the same passing moment (a concurrent change),
+    so they get the same bounded retries: a read that keeps failing still ends the rollback, with the
+    command that finishes it by hand (grpc.github.io/grpc/core/md_doc_statuscodes.html, google.aip.dev/194)."""
     from google.api_core import exceptions as gexc
 
     transient = (gexc.Aborted, gexc.FailedPrecondition, gexc.ServiceUnavailable, gexc.DeadlineExceeded)
