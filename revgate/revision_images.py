@@ -3,24 +3,27 @@
 A reference is ``[HOST[:PORT]/]PATH[:TAG][@sha256:HEX]``
 (https://github.com/distribution/reference: the grammar Docker and Artifact Registry use).
 
-What the Admin API tells: Cloud Run v2 has no image-digest field on a ``Revision``
-(google/cloud/run/v2/revision.proto, k8s.min.proto ``Container.image``: "Name of the container
-image"); the revision's ``containers[].image`` is the image it runs, by digest: "If you deploy
-from a container image tag, it will be resolved to a digest" and the revision keeps that digest
-(https://cloud.google.com/artifact-registry/docs/integrate-cloud-run). The service's
-``template.containers[].image`` keeps the image as the deploy named it (a tag), for the revision
-the template now describes.
+What the Admin API tells, and what it does not promise: a v2 ``Revision`` has no image-digest
+field (google/cloud/run/v2/revision.proto; ``ContainerStatus.image_digest``, which "holds the
+digest value regardless of whether a tag or digest was originally specified", exists only on an
+``Instance``, instance.proto, and the v1 API's ``RevisionStatus.imageDigest``). Cloud Run resolves
+a tag to a digest at deploy ("If you deploy from a container image tag, it will be resolved to a
+digest", https://cloud.google.com/artifact-registry/docs/integrate-cloud-run), but no proto comment
+promises that ``Revision.containers[].image`` is rewritten to that digest. So both shapes are handled:
 
-So an expected image is compared as follows:
+- the revision's image by digest (``REPO@sha256:...``): an expected digest is compared with it (the
+  content; a registry reachable under two host names still compares equal); an expected tag
+  (``REPO:TAG``, ``REPO`` meaning ``:latest``) needs the repository to match, and the tag is checked
+  where the Admin API keeps it: the service's template, when it describes the revision under test
+  (the latest deploy). For an older revision the tag it was deployed from is not recorded anywhere
+  the API answers: that check is NOT VERIFIED (give the digest with ``--expect-image
+  REPO@sha256:...`` to compare it);
+- the revision's image by tag (the API kept what the deploy named): an expected tag is compared with
+  it; an expected digest cannot be, and is NOT VERIFIED (never a FAIL: that would roll back every
+  tag-based deploy).
 
-- a digest (``REPO@sha256:...``): with the digest of the revision's image (the content; a registry
-  reachable under two host names still compares equal);
-- a tag (``REPO:TAG``, ``REPO`` meaning ``:latest``): the repository of the revision's image must
-  be ``REPO``, and the tag is checked where the Admin API keeps it: the service's template, when it
-  describes the revision under test (the latest deploy). For an older revision the tag it was
-  deployed from is not recorded anywhere the API answers: that check is NOT VERIFIED (give the
-  digest with ``--expect-image REPO@sha256:...`` to compare it). A tag is mutable: what the tag
-  points to *now* is not asked of the registry; only the deploy's own resolution is trusted.
+A tag is mutable: what the tag points to *now* is not asked of the registry; only the deploy's own
+resolution is trusted.
 """
 
 from __future__ import annotations
