@@ -386,15 +386,18 @@ def _bracket_depth(text: str) -> int:
 
 
 def check_report_path(raw: str, what: str) -> Path:
-    """A report path checked before any check runs: its folder exists and is writable, and the path is
+    """A report path checked before any check runs: its folder exists (created when missing) and is writable, and the path is
     absent or a regular file (never a directory, a symlink, a FIFO or a device, which a report written by
     rename would replace, or which would block or fail at the end); ConfigError otherwise."""
     if not raw or not raw.strip():
         raise ConfigError(f"{what} is empty: give the path of the file to write")
     path = Path(raw)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{what} {raw}: the directory {parent} does not exist")
+    if not parent.is_dir():  # created, as --output and --junitxml create theirs
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{what} {raw}: cannot create the directory {parent} ({exc.strerror or exc})") from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{what} {raw}: the directory {parent} is not writable")
     try:

@@ -35,8 +35,10 @@ def suite_args(args: list[str], *, cwd: Path) -> list[str]:
     """pytest arguments that run the installed suite with the user's ``args``, from ``cwd``.
 
     The ini file and rootdir are the suite's, so pytest never collects the tests
-    of ``cwd``; the suite's folders are the test paths; pytest's cache stays in
-    ``cwd``, not in the installed package.
+    of ``cwd``; the suite's folders are the test paths. pytest's cache is off, so
+    nothing is written into ``cwd`` (the team's repository) nor into the installed
+    package; options that need it (``--lf``, ``--ff``, ``--sw`` ...) get it in the
+    user's cache folder instead.
     """
     suite = suite_dir()
     return [
@@ -44,11 +46,26 @@ def suite_args(args: list[str], *, cwd: Path) -> list[str]:
         str(suite / "pytest.ini"),
         "--rootdir",
         str(suite),
-        "-o",
-        f"cache_dir={cwd / '.pytest_cache'}",
+        *_cache_args(args, cwd),
         *args,
         *(str(suite / folder) for folder in _folders(args)),
     ]
+
+
+CACHE_OPTIONS = ("--lf", "--last-failed", "--ff", "--failed-first", "--nf", "--new-first", "--sw", "--stepwise",
+                 "--sw-skip", "--stepwise-skip", "--lfnf", "--last-failed-no-failures", "--cache-show", "--cache-clear")
+"""pytest options that read or write its cache."""
+
+
+def _cache_args(args: list[str], cwd: Path) -> list[str]:
+    if not any(a.split("=", 1)[0] in CACHE_OPTIONS for a in args):
+        return ["-p", "no:cacheprovider"]
+    import hashlib
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(str(cwd.resolve()).encode()).hexdigest()[:16]  # one cache per directory revgate runs from
+    return ["-o", f"cache_dir={base / 'revgate' / 'pytest' / key}"]
 
 
 def _folders(args: list[str]) -> list[str]:

@@ -118,19 +118,21 @@ def test_report_paths_are_checked_at_start(run_suite, tmp_path, good_checklist, 
     target = {
         "directory": tmp_path,
         "dev-full": Path("/dev/full"),
-        "missing-folder": tmp_path / "nope" / "report.json",
+        "missing-folder": tmp_path / "a-file" / "nope" / "report.json",  # a folder that cannot be created
         "fifo": tmp_path / "fifo",
         "symlink": tmp_path / "link.json",
     }[kind]
     if kind == "fifo":
         os.mkfifo(target)
+    if kind == "missing-folder":
+        (tmp_path / "a-file").write_text("")
     if kind == "symlink":
         (tmp_path / "real.json").write_text("{}")
         target.symlink_to(tmp_path / "real.json")
     fragment = {
         "directory": "is a directory",
         "dev-full": "is a special file",
-        "missing-folder": "does not exist",
+        "missing-folder": "cannot create the directory",
         "fifo": "is a special file",
         "symlink": "is a symbolic link",
     }[kind]
