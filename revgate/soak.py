@@ -229,6 +229,7 @@ class Rollout:
         interval = plan.probe_interval
         logs_every = max(30.0, LOGS_EVERY * interval)
         if self.pages:
+            step.pages_run += len(self.pages)
             seen = self._run(self.pages)
             if seen.verdict == "fail":
                 return "FAIL", f"{seen.check} failed at the start of the soak: {seen.message}"
@@ -269,6 +270,7 @@ class Rollout:
                 next_probe += interval * max(1, math.ceil((time.time() - next_probe) / interval))
             if self.logs and (now >= logs_due or (now >= soak_end and not final_logs)):
                 reading_started = time.time()
+                step.logs_readings += 1
                 seen = self._run(self.logs)
                 if seen.verdict == "fail":
                     return "FAIL", f"{seen.check} failed during the soak: {seen.message}"

@@ -220,6 +220,8 @@ class StepRecord:
     probes: int = 0
     probes_failed: int = 0
     samples_judged: int = 0
+    pages_run: int = 0
+    logs_readings: int = 0
     requests_seen: int | None = None
     """Requests of the revision at this step in Cloud Monitoring, the gate's own taken out (None without [metrics])."""
     error_rate: float | None = None
@@ -239,6 +241,8 @@ class StepRecord:
             "probes": self.probes,
             "probes_failed": self.probes_failed,
             "samples_judged": self.samples_judged,
+            "pages_run": self.pages_run,
+            "logs_readings": self.logs_readings,
             "requests_seen": self.requests_seen,
             "error_rate": self.error_rate,
             "verdict": self.verdict,

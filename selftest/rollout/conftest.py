@@ -134,14 +134,27 @@ class Run:
         return f"exit {self.returncode}\n{self.output[-6000:]}"
 
 
-def gate_command(sandbox: Sandbox, service: str, url: str, tmp_path: Path, *extra: str, p99: int = 2000) -> tuple[list[str], dict[str, str]]:
+PAGE_AND_LOGS = """
+[[page]]
+id = "home"
+path = "/"
+selectors = ["#proactive-hints[data-ready='true']"]
+auth = false
+
+[[logs]]
+id = "errors"
+"""
+
+
+def gate_command(sandbox: Sandbox, service: str, url: str, tmp_path: Path, *extra: str, p99: int = 2000,
+                 more: str = "") -> tuple[list[str], dict[str, str]]:
     checklist = tmp_path / "checklist.toml"
-    checklist.write_text(CHECKLIST.format(p99=p99))
+    checklist.write_text(CHECKLIST.format(p99=p99) + more)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
     env.update(sandbox.env, PYTHONUNBUFFERED="1")
     cmd = [
         sys.executable, "-m", "revgate", f"--revision-url={url}", f"--service={service}", f"--checklist={checklist}",
-        "--sections=smoke,metrics", f"--report-json={tmp_path / 'report.json'}",
+        "--sections=smoke,metrics" + (",frontend,logs" if more else ""), f"--report-json={tmp_path / 'report.json'}",
         f"--rollback-report={tmp_path / 'rollback.json'}", f"--junitxml={tmp_path / 'junit.xml'}", *extra,
     ]
     return cmd, env
@@ -167,8 +180,8 @@ def start_gate(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subpr
     workdir = tmp_path / "repo"
     workdir.mkdir(exist_ok=True)
 
-    def start(service: str, url: str, *extra: str, p99: int = 2000) -> subprocess.Popen[str]:
-        cmd, env = gate_command(sandbox, service, url, tmp_path, *extra, p99=p99)
+    def start(service: str, url: str, *extra: str, p99: int = 2000, more: str = "") -> subprocess.Popen[str]:
+        cmd, env = gate_command(sandbox, service, url, tmp_path, *extra, p99=p99, more=more)
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 stdin=subprocess.DEVNULL)
         procs.append(proc)

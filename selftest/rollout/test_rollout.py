@@ -58,6 +58,20 @@ def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path):
     assert "traffic changed during the run, not by this gate" not in run.output
 
 
+def test_pages_run_once_and_logs_are_read_during_each_soak(sandbox, service, users, gate):
+    from rollout.conftest import PAGE_AND_LOGS
+
+    stable, canary, url = _deploy(sandbox, service)
+    users(service)
+    run = gate(service, url, "--rollout=50,100", "--soak=3s", f"--probe-interval={PROBE:g}s", "--max-soak=40s",
+               more=PAGE_AND_LOGS)
+    assert run.returncode == 0, run
+    assert split(sandbox, service) == {canary: 100}
+    for step in run.rollout["step_records"]:
+        assert step["verdict"] == "PASS" and step["pages_run"] == 1, step
+        assert step["logs_readings"] >= 1, "a logs reading after the soak's end is part of the evidence"
+
+
 def test_canary_breaking_mid_soak_is_rolled_back_within_a_probe_interval(sandbox, service, users, gate):
     stable, canary, url = _deploy(sandbox, service, faults=("error_rate:1@after=9s",))
     seen = users(service)
