@@ -14,7 +14,17 @@ import pytest
 
 from .errors import RevgateError
 
-__all__ = ["Finishing", "GRACE_ENV", "INTERRUPT_GRACE", "install_signal_handlers", "interrupt_grace", "interrupted_by"]
+__all__ = [
+    "Finishing",
+    "GRACE_ENV",
+    "SignalExit",
+    "INTERRUPT_GRACE",
+    "grace_left",
+    "install_signal_handlers",
+    "interrupt_grace",
+    "interrupted_by",
+    "wait_honouring_signals",
+]
 
 INTERRUPT_GRACE = 25.0
 """Seconds a rollback already started may still take after SIGTERM or SIGINT (CI runners send
@@ -58,21 +68,29 @@ def install_signal_handlers(config: pytest.Config) -> None:
 
     if threading.current_thread() is not threading.main_thread():
         return
-    state: dict[str, Any] = {"signal": None, "finishing": False, "count": 0}
+    import time
+
+    if interrupt_key in config.stash:
+        return
+    state: dict[str, Any] = {"signal": None, "finishing": False, "count": 0, "at": None}
     config.stash[interrupt_key] = state
 
     def handler(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         state["count"] += 1
-        if state["signal"] is None and not state["finishing"]:
-            state["signal"] = name
-            raise KeyboardInterrupt(f"{name}: stopping the checks")
-        state["signal"] = state["signal"] or name
+        first = state["signal"] is None
+        if first:
+            state["signal"], state["at"] = name, time.monotonic()
+            if not state["finishing"]:
+                raise KeyboardInterrupt(f"{name}: stopping the checks")
         try:
-            sys.stderr.write(
-                f"revgate: {name} again: finishing the rollback and the reports first "
-                f"(at most {interrupt_grace():g} s)\n"
-            )
+            grace = interrupt_grace()
+        except RevgateError:
+            grace = INTERRUPT_GRACE
+        left = max(grace - (time.monotonic() - state["at"]), 0.0)
+        word = f"{name} after the checks" if first else f"{name} again"
+        try:
+            sys.stderr.write(f"revgate: {word}: finishing the rollback and the reports first (at most {left:.0f} s more)\n")
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
@@ -82,6 +100,51 @@ def install_signal_handlers(config: pytest.Config) -> None:
             signal.signal(signum, handler)
         except (ValueError, OSError):  # pragma: no cover - not the main thread, or no such signal
             pass
+
+
+def wait_honouring_signals(config: pytest.Config, thread: Any, timeout: float) -> str | None:
+    """Join ``thread`` for up to ``timeout`` seconds, but once a signal has come, only within the
+    grace period counted from it; the signal's name when one came (the caller then finishes as an
+    interrupted run), else None."""
+    import time
+
+    state = config.stash.get(interrupt_key, None)
+    end = time.monotonic() + timeout
+    while thread is not None and thread.is_alive():
+        now = time.monotonic()
+        if state is not None and state["signal"]:
+            return str(state["signal"])
+        if now >= end:
+            break
+        thread.join(min(0.1, end - now))
+    return str(state["signal"]) if state is not None and state["signal"] else None
+
+
+def grace_left(config: pytest.Config) -> float:
+    """Seconds of the grace period left since the signal (the whole grace period when none came)."""
+    import time
+
+    state = config.stash.get(interrupt_key, None)
+    try:
+        grace = interrupt_grace()
+    except RevgateError:
+        grace = INTERRUPT_GRACE
+    if state is None or state.get("at") is None:
+        return grace
+    return max(grace - (time.monotonic() - state["at"]), 0.0)
+
+
+class SignalExit:
+    """Registered at configure: a run a signal stopped exits 2 (interrupted), whatever the checks said
+    before it (after a gating failure too: the rollback has then finished, or its record names it)."""
+
+    @staticmethod
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+        result = yield
+        if interrupted_by(session.config) and session.exitstatus != pytest.ExitCode.USAGE_ERROR:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        return result
 
 
 class Finishing:

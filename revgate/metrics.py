@@ -281,6 +281,8 @@ def collect(
     sleep: Callable[[float], None] = time.sleep,
 ) -> MetricsData:
     """Wait for the requests, then read (and wait for) every distribution the selected checks need."""
+    from . import own_requests
+
     started = time.monotonic()
     counts, window, waited = wait_for_requests(
         queries,
@@ -298,6 +300,8 @@ def collect(
         waited=waited,
         counts=counts,
         warmup_sent=options.warmup_requests,
+        own=own_requests.by_class(),
+        own_described=own_requests.describe(),
     )
     distributions: dict[str, dict[str, Histogram]] = {}
     windows: dict[str, Window] = {}
@@ -335,4 +339,6 @@ def collect(
         waited_for_data=total,
         calls=queries.calls,
         warmup_sent=options.warmup_requests,
+        own=own_requests.by_class(),
+        own_described=own_requests.describe(),
     )

@@ -102,12 +102,30 @@ class MetricsData:
     calls: int = 0
     warmup_sent: int = 0
     """Warm-up requests the gate sent to the revision before waiting (``--warmup-requests``)."""
+    own: dict[str, int] = field(default_factory=dict)
+    """``{response_code_class: requests}`` of the gate's own requests that are no evidence (readiness
+    retries, refusal probes, the logs probe: :mod:`revgate.own_requests`), left out of the revision under
+    test's counts; ``own_described`` says what they were."""
+    own_described: str = ""
+
+    def _own(self, revisions: Sequence[str], klass: str | None = None) -> int:
+        if tuple(revisions) != tuple(self.scope.revisions):  # they went to the revision(s) under test only
+            return 0
+        return sum(self.own.values()) if klass is None else self.own.get(klass, 0)
 
     def requests(self, revisions: Sequence[str]) -> int:
-        return sum(sum(self.counts.get(r, {}).values()) for r in revisions)
+        seen = sum(sum(self.counts.get(r, {}).values()) for r in revisions)
+        return max(seen - self._own(revisions), 0)
 
     def errors(self, revisions: Sequence[str]) -> int:
-        return sum(self.counts.get(r, {}).get("5xx", 0) for r in revisions)
+        seen = sum(self.counts.get(r, {}).get("5xx", 0) for r in revisions)
+        return max(seen - self._own(revisions, "5xx"), 0)
+
+    def left_out(self) -> str:
+        """``"; the gate's own 4 readiness requests, 2 refusal probes left out"``, or ''."""
+        if not self.own or not sum(self.own.values()):
+            return ""
+        return f"; the gate's own {self.own_described or sum(self.own.values())} left out"
 
     def histogram(self, metric: str, revisions: Sequence[str]) -> Histogram:
         merged = Histogram((), [], 0, 0.0)
@@ -168,7 +186,7 @@ def judge_limit(limit: MetricLimit, data: MetricsData) -> Verdict:
     if limit.id == "error-rate":
         total, errors = data.requests(revisions), data.errors(revisions)
         value = errors / total
-        seen = f"{_fmt(limit.id, value)} ({errors} of {total} requests answered 5xx)"
+        seen = f"{_fmt(limit.id, value)} ({errors} of {total} requests answered 5xx{data.left_out()})"
     else:
         metric = _DISTRIBUTION_OF[limit.id]
         hist = data.histogram(metric, revisions)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from .errors import NOT_VERIFIED_EXIT, NotVerified, RevgateError
-from .interrupts import Finishing, install_signal_handlers, interrupt_grace
+from .interrupts import Finishing, SignalExit, install_signal_handlers, interrupt_grace
 from .results import NOT_VERIFIED_PROPERTY, is_gating_failure, is_not_verified
 from .settings import Settings, resolve_settings, settings_key
 
@@ -89,6 +89,29 @@ def _gate_could_not_check(excinfo: pytest.ExceptionInfo[BaseException], when: st
         return first
     if when == "setup" and any(type(c).__module__.startswith("playwright.") for c in causes):
         return f"the browser could not be used: {first}"
+    if first.startswith("Timeout (>") and first.endswith("from pytest-timeout."):
+        return f"the gate's own time limit ended the check ({first}): raise --timeout"
+    own = _own_request_error(causes)
+    if own is not None:
+        return own
+    return None
+
+
+def _own_request_error(causes: list[BaseException]) -> str | None:
+    """An exception of the gate's own HTTP client before anything was sent (a value it cannot encode, a
+    request it cannot form): the revision was not asked, so it is not judged."""
+    for cause in causes:
+        name = f"{type(cause).__module__}.{type(cause).__name__}"
+        if isinstance(cause, UnicodeError) or name in (
+            "httpx.LocalProtocolError",
+            "httpx.InvalidURL",
+            "httpx.UnsupportedProtocol",
+            "h11._util.LocalProtocolError",
+            "httpcore.LocalProtocolError",
+            "websockets.exceptions.InvalidURI",
+        ):
+            text = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+            return f"the gate could not send its request ({type(cause).__name__}: {text})"
     return None
 
 
@@ -125,6 +148,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "revgate-xdist")
     if workerinput is None:
         config.pluginmanager.register(Finishing(), "revgate-finishing")
+        config.pluginmanager.register(SignalExit(), "revgate-signal-exit")
+        # before anything slow (the settings, the ID token, the Admin API at session start): a
+        # signal from the first moment stops the gate the same way, with its reports
+        install_signal_handlers(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -132,15 +159,45 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    from . import start_checks
+
     try:
-        config.stash[settings_key] = resolve_settings(config)
-    except RevgateError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    try:
+        start_checks.refuse_modes_that_run_nothing(config, collect_only=False)
+        start_checks.refuse_disabled_plugins(config)
+        start_checks.refuse_empty_options(config)
+        settings = resolve_settings(config)
+        config.stash[settings_key] = settings
+        start_checks.check_pytest_timeout(config, settings)
+        start_checks.check_output_paths(config, settings)
         interrupt_grace()
     except RevgateError as exc:
         raise pytest.UsageError(str(exc)) from None
-    install_signal_handlers(config)
+
+
+_deselected_key = pytest.StashKey[int]()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        config = items[0].config
+        config.stash[_deselected_key] = config.stash.get(_deselected_key, 0) + len(items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After collection (and its listing, with --collect-only), before any check: what needs the
+    selected checks (:func:`revgate.start_checks.check_selected`). Not under xdist, whose controller
+    collects nothing (its workers do)."""
+    config = session.config
+    if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None) or settings_key not in config.stash:
+        return
+    from . import start_checks
+
+    try:
+        start_checks.refuse_modes_that_run_nothing(config, collect_only=True)
+        start_checks.check_selected(session, deselected=config.stash.get(_deselected_key, 0))
+    except RevgateError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 class _XdistHooks:
@@ -336,11 +393,14 @@ def revgate_readiness(request: pytest.FixtureRequest) -> dict[str, Any] | None:
     target = request.getfixturevalue("target")
     import time
 
+    from . import own_requests
+
     started = time.monotonic()
     delay, attempts = 0.1, 0
     while True:
         attempts += 1
         probe = target.request("GET", check.path, auth=bool(check.auth and target.has_token), check=check)
+        own_requests.record("readiness", probe.status)  # left out of the metric checks
         spent = time.monotonic() - started
         if probe.status not in check.retry_statuses or spent + delay > check.ready_budget:
             break

@@ -148,6 +148,8 @@ def traffic_lines(config: pytest.Config) -> list[str]:
         return [_record_line(kind, record) for kind, record in records.items()]
     deployment = deployment_of(config)
     if deployment is None:
+        if config.getoption("service", None) or os.environ.get("CLOUD_RUN_SERVICE"):
+            return ["traffic: not changed (the gate stopped before it read the service)"]
         return ["traffic: not changed (no --service: rollback and promotion off)"]
     return [f"traffic: not changed (rollback {deployment.mode})"]
 
@@ -217,6 +219,7 @@ class ReportPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results = RunResults()
+        self.session: pytest.Session | None = None
         config.stash[results_key] = self.results
 
     def _check(self, nodeid: str, keywords: Any) -> Check:
@@ -261,9 +264,16 @@ class ReportPlugin:
         if xml is not None:
             xml.node_reporter(report).add_property("revgate.attempt", f"failed, retried: {message}")
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # trylast: after the settings and the deployment are resolved.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Any:
+        # the session first (its exit status is the JSON report's, even when the start fails), then,
+        # after the other hooks (the settings and the deployment resolved), the JUnit properties
+        self.session = session
+        result = yield
+        self._junit_properties()
+        return result
+
+    def _junit_properties(self) -> None:
         from _pytest.junitxml import xml_key
 
         xml = self.config.stash.get(xml_key, None)
@@ -292,7 +302,9 @@ class ReportPlugin:
         if config.option.collectonly:  # nothing ran: there is no verdict to give
             return
         results = self.results
-        results.exitstatus = exitstatus
+        # the session's status after every sessionfinish hook (advisory failures, NOT VERIFIED, a refused
+        # promotion), not the one pytest passes here (from before them)
+        results.exitstatus = self.session.exitstatus if self.session is not None else exitstatus
         results.finished = time.time()
         target = target_info(config)
         subject = ", ".join(target.get("revisions") or []) or target.get("url") or "?"
@@ -318,6 +330,8 @@ class ReportPlugin:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.results.finished is None:
             self.results.finished = time.time()
+        if self.session is not None:  # the process's exit code: nothing changes it after this
+            self.results.exitstatus = int(self.session.exitstatus)
         path = config.getoption("report_json") or os.environ.get(JSON_ENV)
         if path:
             from .settings import write_report_file
@@ -337,6 +351,15 @@ class ReportPlugin:
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
+    if config.getoption("revision_url", None) or os.environ.get("REVGATE_REVISION_URL"):
+        # here too, since -p no:revgate.plugin would take the suite plugin's own check away
+        from .errors import ConfigError
+        from .start_checks import refuse_disabled_plugins
+
+        try:
+            refuse_disabled_plugins(config)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
     path = config.getoption("report_json", None)
     path = path if path is not None else os.environ.get(JSON_ENV)
     if path is not None and (path or config.getoption("report_json", None) is not None):

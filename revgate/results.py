@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from .errors import NOT_VERIFIED_EXIT
+
 __all__ = [
     "NOT_VERIFIED_PROPERTY",
     "Check",
@@ -113,7 +115,9 @@ class RunResults:
             return "FAIL"
         if self.exitstatus == pytest.ExitCode.INTERRUPTED:
             return "INTERRUPTED"
-        if self.not_verified:
+        if self.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return "ERROR"
+        if self.not_verified or self.exitstatus == NOT_VERIFIED_EXIT:
             return "NOT VERIFIED"
         if not self.checks and self.exitstatus in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
             return "NOT VERIFIED"
@@ -124,6 +128,10 @@ class RunResults:
             pytest.ExitCode.INTERNAL_ERROR,
             pytest.ExitCode.USAGE_ERROR,
         ):
+            return "ERROR"
+        if self.exitstatus == pytest.ExitCode.TESTS_FAILED and not self.advisory_failures:
+            return "ERROR"  # the checks passed, and the gate still failed (a refused promotion): never PASS
+        if self.exitstatus not in (None, pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return "ERROR"
         return "PASS"
 

@@ -51,7 +51,24 @@ def secret_forms(value: str) -> list[str]:
     return [f for f in dict.fromkeys(forms) if len(f) >= MIN_SECRET_LENGTH]
 
 
+def _header_safe(value: str, where: str, what: str = "the API token") -> None:
+    """A secret sent in a header: visible ASCII only (RFC 9110 token68 and header field values; httpx
+    encodes header values as ASCII). The message says where the bad character is, never the secret."""
+    for index, char in enumerate(value):
+        if not 0x21 <= ord(char) <= 0x7E:
+            kind = (
+                "a space or line break" if char.isspace() else
+                "a control character" if ord(char) < 0x20 or ord(char) == 0x7F else
+                "a non-ASCII character"
+            )
+            raise ConfigError(
+                f"{where}: {what} has {kind} at character {index + 1}, which an HTTP header cannot carry: "
+                "give the token alone, as visible ASCII"
+            )
+
+
 def _long_enough(value: str, where: str) -> Secret:
+    _header_safe(value, where)
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(
             f"{where}: the API token is {len(value)} characters long; revgate needs at least "
@@ -219,6 +236,8 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v not in (None, "")), None)
 
 
+MIN_TIMEOUT = 0.1
+"""Seconds: the shortest request timeout accepted (the checklist's timeouts have the same floor)."""
 MAX_URL_LENGTH = 2048
 """A longer --revision-url is refused (browsers and proxies cut URLs around 2 KiB; Cloud Run's are short)."""
 MAX_TIMEOUT = 600.0
@@ -398,8 +417,8 @@ def check_report_path(raw: str, what: str) -> Path:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{what} {raw}: cannot create the directory {parent} ({exc.strerror or exc})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {raw}: the directory {parent} is not writable")
+    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
+        raise ConfigError(f"{what} {raw}: the directory {parent} is not writable (no file can be created in it)")
     try:
         info = path.lstat()
     except FileNotFoundError:
@@ -414,6 +433,24 @@ def check_report_path(raw: str, what: str) -> Path:
     if not os.access(path, os.W_OK):
         raise ConfigError(f"{what} {raw!r} is not writable")
     return path
+
+
+def _can_create_in(folder: Path) -> bool:
+    """A file can be created in ``folder`` (tried, then removed: access() says yes to root for /proc,
+    a read-only mount or a full quota, where the report would fail at the end)."""
+    probe = folder / f".revgate-write-check.{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return True
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return True
 
 
 def write_report_file(path: str | Path, text: str) -> str | None:
@@ -452,6 +489,14 @@ def _read_token(path: str) -> Secret:
     if any(c.isspace() for c in value):
         raise ConfigError(f"--auth-token-file {path!r} holds more than one line or word: it must hold the token alone")
     return _long_enough(value, f"--auth-token-file {path!r}")
+
+
+def _given_token_env(env: Any) -> str | None:
+    """The token of ``REVGATE_AUTH_TOKEN`` (surrounding whitespace removed); '' when the variable is set
+    but empty (a CI secret misnamed: GitHub gives an empty string), None when it is not set."""
+    if TOKEN_ENV not in env:
+        return None
+    return env[TOKEN_ENV].strip()
 
 
 def _default_checklist(config: pytest.Config) -> Path:
@@ -498,14 +543,19 @@ def resolve_settings(config: pytest.Config) -> Settings:
         timeout = checklist.defaults.timeout
     else:
         timeout = finite_number(timeout_raw, "request timeout", low=0, high=MAX_TIMEOUT)
+        if timeout < MIN_TIMEOUT:
+            raise ConfigError(
+                f"request timeout {timeout_raw!r} is out of range: give at least {MIN_TIMEOUT:g} s (a shorter timeout "
+                "would fail a healthy revision)"
+            )
 
     token_file = config.getoption("auth_token_file")
     if token_file:
         token, source = _read_token(token_file), f"file {token_file}"
-    elif env.get(TOKEN_ENV):
+    elif _given_token_env(env):
         token, source = _long_enough(env[TOKEN_ENV].strip(), TOKEN_ENV), f"env {TOKEN_ENV}"
     else:
-        token, source = None, "none"
+        token, source = None, ("empty" if _given_token_env(env) == "" else "none")
 
     from .idtoken import resolve_id_token
 

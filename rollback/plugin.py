@@ -119,7 +119,16 @@ class RollbackPlugin:
                         break
             self.runner.finish(interrupt_grace(), interrupted=interrupted)
         else:
-            self.runner.finish()
+            from revgate.interrupts import grace_left, wait_honouring_signals
+
+            from .runner import JOIN_TIMEOUT
+
+            # a signal while the rollback runs after the last check: the grace period, from the signal
+            late = wait_honouring_signals(session.config, getattr(self.runner, "_thread", None), JOIN_TIMEOUT)
+            if late:
+                self.runner.finish(max(grace_left(session.config), 0.05), interrupted=late)
+            else:
+                self.runner.finish()
         if self.runner.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -288,6 +288,13 @@ class PromotePlugin:
             )
             if record.status == "failed":
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # CI must not go on to the next step
+            if record.plan is not None and record.status == "done":
+                # the traffic is now this gate's own: never "changed during the run, not by this gate"
+                from .plugin import runner_key
+
+                runner = self.config.stash.get(runner_key, None)
+                if runner is not None:
+                    runner.gate_split = dict(record.plan.split)
         self.config.stash[promotion_key] = record
 
 

@@ -214,7 +214,7 @@ class RollbackRunner:
         if now is None or serving(now) == serving(self.deployment.traffic_before):
             return ""
         if self.gate_split is not None and serving(now) == self.gate_split:
-            return f"; the traffic is as this run's rollout set it: {describe_traffic(now)}"
+            return f"; the traffic is as this run set it (its promotion or rollout): {describe_traffic(now)}"
         return f"; but the traffic changed during the run, not by this gate: now {describe_traffic(now)}"
 
     def message(self) -> str:

@@ -7,7 +7,13 @@ earlier requests, so a session cookie the app set for the token cannot authentic
 
 from __future__ import annotations
 
+import pytest
+
+from revgate import own_requests
 from revgate.checklist import Api, body_pattern, statuses
+from revgate.errors import not_verified
+from revgate.settings import settings_key
+from revgate.token_check import serving_revision_refuses
 from revgate.judge import fail, json_type_of, shape_problems
 from revgate.target import Probe, Target
 
@@ -35,7 +41,7 @@ def body_problems(check: Api, probe: Probe) -> list[str]:
     return problems
 
 
-def test_api(target: Target, api_check: Api) -> None:
+def test_api(target: Target, api_check: Api, pytestconfig: pytest.Config) -> None:
     check = api_check
     if check.auth and not target.has_token:
         fail(
@@ -53,6 +59,11 @@ def test_api(target: Target, api_check: Api) -> None:
         session=check.session,
     )
     if probe.status not in statuses(check.status) or not probe.answered:
+        if check.auth and probe.status in REFUSED and target.has_token:
+            # a wrong token, or a revision that broke its auth? the serving revision tells them apart
+            reason = serving_revision_refuses(pytestconfig, pytestconfig.stash[settings_key], check, probe)
+            if reason is not None:
+                not_verified(reason)
         fail(probe.describe(_expected(check)))
     problems = []
     for name, want in check.response_headers.items():
@@ -78,8 +89,10 @@ def test_api_requires_auth(target: Target, api_auth_check: Api) -> None:
     check = api_auth_check
     common = {"body": check.body, "check": check, "headers": check.headers, "fresh": True}
     anonymous = target.request(check.method, check.path, auth=False, **common)
+    own_requests.record("refusal probe", anonymous.status)  # left out of the metric checks
     if anonymous.status not in REFUSED:
         fail(anonymous.describe("401 or 403 without a token (the endpoint must not be open)"))
     forged = target.request(check.method, check.path, auth=False, bearer=WRONG_TOKEN, **common)
+    own_requests.record("refusal probe", forged.status)
     if forged.status not in REFUSED:
         fail(forged.describe("401 or 403 with an invalid token"))
