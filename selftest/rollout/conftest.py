@@ -147,11 +147,12 @@ id = "errors"
 
 
 def gate_command(sandbox: Sandbox, service: str, url: str, tmp_path: Path, *extra: str, p99: int = 2000,
-                 more: str = "") -> tuple[list[str], dict[str, str]]:
+                 more: str = "", env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    extra_env = env or {}
     checklist = tmp_path / "checklist.toml"
     checklist.write_text(CHECKLIST.format(p99=p99) + more)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
-    env.update(sandbox.env, PYTHONUNBUFFERED="1")
+    env.update(sandbox.env, PYTHONUNBUFFERED="1", **extra_env)
     cmd = [
         sys.executable, "-m", "revgate", f"--revision-url={url}", f"--service={service}", f"--checklist={checklist}",
         "--sections=smoke,metrics" + (",frontend,logs" if more else ""), f"--report-json={tmp_path / 'report.json'}",
@@ -180,8 +181,9 @@ def start_gate(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subpr
     workdir = tmp_path / "repo"
     workdir.mkdir(exist_ok=True)
 
-    def start(service: str, url: str, *extra: str, p99: int = 2000, more: str = "") -> subprocess.Popen[str]:
-        cmd, env = gate_command(sandbox, service, url, tmp_path, *extra, p99=p99, more=more)
+    def start(service: str, url: str, *extra: str, p99: int = 2000, more: str = "",
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        cmd, env = gate_command(sandbox, service, url, tmp_path, *extra, p99=p99, more=more, env=env)
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 stdin=subprocess.DEVNULL)
         procs.append(proc)
@@ -198,6 +200,30 @@ def start_gate(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., subpr
 def gate(start_gate: Callable[..., subprocess.Popen[str]], tmp_path: Path) -> Callable[..., Run]:
     """``gate(service, url, *extra)``: run the rollout to its end."""
     return lambda service, url, *extra, **kw: finish(start_gate(service, url, *extra, **kw), tmp_path)
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A chat webhook on loopback: its URL and the JSON bodies it received."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/rollout-5e1f0c2a9b", received
+    server.shutdown()
 
 
 def split(sandbox: Sandbox, service: str) -> dict[str, int]:

@@ -34,10 +34,12 @@ def _failed_marks(sandbox: Sandbox, service: str) -> str:
     return dict(sandbox.get_service(service).annotations).get("revgate.dev/failed-revisions", "")
 
 
-def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path):
+def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path, webhook):
+    hook, received = webhook
     stable, canary, url = _deploy(sandbox, service)
     users(service)
-    run = gate(service, url, "--rollout=10,50,100", "--soak=3s", f"--probe-interval={PROBE:g}s", "--max-soak=40s")
+    run = gate(service, url, "--rollout=10,50,100", "--soak=3s", f"--probe-interval={PROBE:g}s", "--max-soak=40s",
+               env={"REVGATE_NOTIFY": hook})
     assert run.returncode == 0, run
     assert "revgate verdict: PASS" in run.output, run
     assert split(sandbox, service) == {canary: 100}
@@ -56,6 +58,11 @@ def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path):
     junit = (tmp_path / "junit.xml").read_text()
     assert all(f'name="step[{i}-{p}%]"' in junit for i, p in ((1, 10), (2, 50), (3, 100))), junit
     assert "traffic changed during the run, not by this gate" not in run.output
+    titles = [json.dumps(body) for body in received]
+    for i, percent in ((1, 10), (2, 50), (3, 100)):
+        assert any(f"step {i} of 3: {canary} at {percent} %" in t for t in titles), titles
+    assert any("rollout of" in t and "completed" in t for t in titles), "a message at the end of the rollout"
+    assert hook.rsplit("/", 1)[-1] not in run.output, "the webhook's secret part is never shown"
 
 
 def test_pages_run_once_and_logs_are_read_during_each_soak(sandbox, service, users, gate):
