@@ -18,7 +18,9 @@ Configuration (resolved once, in the controller, at session start):
 Delivery is bounded and harmless. Each URL gets its own thread and its own
 httpx client; an attempt has ``timeout`` seconds (connect, write and each read);
 connection errors, timeouts, 429 and 5xx are retried ``retries`` times
-(0.5 s, 1 s, 2 s apart), any other answer is final; a message has at most
+(0.5 s, 1 s, 2 s apart, or after the ``Retry-After`` the answer asks for when it fits in the
+message's bound: otherwise the message is given up at once, naming the wait asked), any other
+answer is final; a message has at most
 :func:`NotifyConfig.budget` seconds in all (at most :data:`MAX_BUDGET`), after
 which it is given up. The rollback message is sent from the rollback thread
 once its update request was answered, in threads of its own (the rollback never
@@ -66,6 +68,7 @@ __all__ = [
     "deliver",
     "finished_message",
     "resolve_notify",
+    "retry_after",
     "rollback_message",
 ]
 
@@ -258,6 +261,24 @@ def _transport_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delay-seconds or an HTTP date, RFC 9110 10.2.3);
+    None when absent or unreadable. Slack answers a rate-limited webhook "HTTP 429 Too Many Requests
+    ... with a Retry-After header" (https://api.slack.com/apis/rate-limits)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when is not None else None
+
+
 def deliver(webhook: Webhook, body: bytes, *, event: str, timeout: float, retries: int, budget: float,
             record: Delivery | None = None) -> Delivery:
     """POST ``body`` to the webhook, retried on connection errors, timeouts, 429 and 5xx; never raises."""
@@ -299,6 +320,13 @@ def deliver(webhook: Webhook, body: bytes, *, event: str, timeout: float, retrie
                     said = " ".join(answer.text.split())[:80]
                     record.error = f"HTTP {answer.status_code}" + (f": {said}" if said else "")
                     retry = answer.status_code == 429 or answer.status_code >= 500
+                    wait = retry_after(answer.headers.get("retry-after")) if retry else None
+                    if wait is not None and attempt < retries:
+                        if time.monotonic() + wait > deadline - 0.05:
+                            record.error += f" (asked to retry after {wait:g} s, past the message's bound of {budget:g} s)"
+                            break
+                        time.sleep(max(wait, BACKOFF[attempt]))
+                        continue
                 if not retry:
                     break
                 if attempt < retries:
@@ -654,6 +682,9 @@ class NotifyPlugin:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """After the settings (``tryfirst`` in :mod:`revgate.plugin`), before the deployment is resolved."""
     config = session.config
+    from .log_scrub import install
+
+    install(config)  # again, in case pytest's logging plugin registered after this module's configure
     if hasattr(config, "workerinput"):
         return
     from .settings import settings_key
@@ -675,6 +706,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     plugin = NotifyPlugin(config, notify)
     plugin.session = session
     config.pluginmanager.register(plugin, "revgate-notify")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # httpx logs a webhook's full URL at INFO: pytest's log handlers get every record scrubbed of the
+    # run's secrets (the webhook URLs are among them once resolved), wherever they print or write it
+    from .log_scrub import install
+
+    install(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -3,8 +3,9 @@
 A :class:`Receiver` is a real HTTP server on 127.0.0.1 (a thread of the test
 process) that records every request. It answers as it is told: ``ok`` (200,
 the body Slack answers), ``fail`` (500 every time), ``refuse`` (400, like
-Slack's ``invalid_payload``) or ``hang`` (holds the request past any
-timeout). Its URL carries a secret path and token, as real webhooks do, so
+Slack's ``invalid_payload``), ``hang`` (holds the request past any
+timeout), ``limited:S`` (429 with ``Retry-After: S`` the first time, then 200)
+or ``throttled:S`` (429 with ``Retry-After: S`` every time). Its URL carries a secret path and token, as real webhooks do, so
 that the tests can look for them in everything the gate prints and writes.
 """
 
@@ -79,9 +80,20 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             if receiver.mode == "hang":
                 time.sleep(30)
                 return
-            status, text = {"ok": (200, "ok"), "fail": (500, "rollup_error"), "refuse": (400, "invalid_payload")}[receiver.mode]
+            extra: dict[str, str] = {}
+            mode = receiver.mode
+            if mode.startswith("limited:"):  # Slack's rate limit: 429 with Retry-After, the first time only
+                mode = "ok" if len(receiver.requests) > 1 else "limited"
+            if mode.startswith("throttled:"):  # 429 with Retry-After every time
+                mode = "limited"
+            if mode == "limited":
+                extra["Retry-After"] = receiver.mode.split(":", 1)[1]
+            status, text = {"ok": (200, "ok"), "fail": (500, "rollup_error"), "refuse": (400, "invalid_payload"),
+                            "limited": (429, "rate_limited")}[mode]
             data = text.encode()
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -177,3 +177,24 @@ def test_cli_beats_env_beats_checklist(sandbox, service, canary, gate, receiver)
     assert (len(cli.requests), len(env.requests), len(listed.requests)) == (1, 0, 0)
     assert "from --notify" in result.output
     assert json.loads(json.dumps(cli.bodies()[0]))["verdict"] == "PASS"
+
+
+def test_library_loggers_at_debug_show_no_webhook_url_or_token(sandbox, service, canary, gate, receiver, tmp_path):
+    """httpx logs each request's full URL at INFO: with --log-cli-level DEBUG and a DEBUG log file, the
+    webhook's secret path and token, and the API token, appear nowhere; the records themselves do."""
+    from conftest import SAMPLE_TOKEN
+
+    stable, candidate, url = canary()
+    hook = receiver("ok")
+    log_file = tmp_path / "gate.log"
+    result = gate(service, url, "--log-cli-level=DEBUG", f"--log-file={log_file}", "--log-file-level=DEBUG",
+                  notify='[notify]\nurls_env = "SHOP_SLACK"', env={"SHOP_SLACK": hook.url})
+    assert result.run.returncode == 1, result.run
+    assert split_of(sandbox, service) == {stable: 100}
+    assert len(hook.requests) == 2, hook.requests  # both messages went out
+    logged = log_file.read_text()
+    assert 'HTTP Request: POST *** "HTTP/1.0 200 OK"' in logged, logged[-3000:]  # httpx's record, scrubbed
+    assert 'HTTP Request: POST *** "HTTP/1.0 200 OK"' in result.output, result.run
+    assert_no_webhook_secret(result, logged)
+    for text in (result.run.stdout, result.run.stderr, logged):
+        assert SAMPLE_TOKEN not in text

@@ -150,3 +150,32 @@ def test_hanging_receiver_is_given_up_within_the_budget(receiver):
     assert record.status == "failed" and "no answer in time" in record.error
     assert took < 2.0, took
     assert SECRET_TOKEN not in record.error and SECRET_PATH not in record.error
+
+
+def test_slack_retry_after_is_honoured_within_the_bound(receiver):
+    hook = receiver("limited:1")
+    record = _send(hook.url, retries=2, budget=10.0)
+    assert (record.status, record.attempts) == ("delivered", 2), record
+    first, second = hook.requests
+    assert second.at - first.at >= 1.0, (first.at, second.at)  # waited what the 429 asked, not the 0.5 s backoff
+
+
+def test_a_retry_after_past_the_bound_gives_up_at_once(receiver):
+    hook = receiver("throttled:60")
+    started = time.monotonic()
+    record = _send(hook.url, retries=2, budget=10.0)
+    assert (record.status, record.attempts, record.http_status) == ("failed", 1, 429), record
+    assert "asked to retry after 60 s, past the message's bound of 10 s" in record.error, record
+    assert time.monotonic() - started < 2  # no hammering, no sleeping past the bound
+    assert len(hook.requests) == 1
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from email.utils import formatdate
+
+    from revgate.notify import retry_after
+
+    assert retry_after("30") == 30.0
+    assert retry_after(None) is None and retry_after("soon") is None
+    later = retry_after(formatdate(time.time() + 20, usegmt=True))
+    assert later is not None and 18 <= later <= 21, later
