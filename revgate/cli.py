@@ -112,7 +112,12 @@ def init(argv: list[str]) -> int:
     from .starter import starter_checklist
 
     if ns.output.exists() and not ns.force:
-        print(f"revgate init: {ns.output} already exists; edit it, or give --force to replace it", file=sys.stderr)
+        again = " ".join(["revgate init", *(["--from-url", ns.from_url] if ns.from_url else []), "--force"])
+        print(
+            f"revgate init: {ns.output} already exists and is kept; edit it, replace it ({again}), "
+            f"or write another file (--output FILE)",
+            file=sys.stderr,
+        )
         return 4
     try:
         text, found = starter_checklist(from_url=ns.from_url)
