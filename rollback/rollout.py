@@ -386,7 +386,8 @@ class RolloutPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        if self.record is None:
+        option = self.config.option
+        if self.record is None or option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
             return (yield)
         from revgate.soak import is_metric_item
 
