@@ -69,7 +69,8 @@ CALLS_PER_MINUTE = 30
 QUOTA_BACKOFF = 30.0
 """Seconds before a call refused RESOURCE_EXHAUSTED is retried: "For 429 errors, the minimum retry
 interval is 30 seconds" (https://cloud.google.com/service-usage/docs/troubleshooting)."""
-QUOTA = "Cloud Logging's read quota (ListLogEntries: 60 requests per minute per project, https://cloud.google.com/logging/quotas)"
+QUOTA = "Cloud Logging's read quota (60 ListLogEntries requests a minute per project)"
+"""https://cloud.google.com/logging/quotas"""
 RESOURCE_TYPE = "cloud_run_revision"
 PAGE_SIZE = 1000
 """The largest page ListLogEntries allows (google/logging/v2/logging.proto)."""
@@ -238,10 +239,6 @@ def entry_of(pb: Any) -> Entry:
     )
 
 
-class QuotaExhausted(LoggingUnavailable):
-    """RESOURCE_EXHAUSTED, and no time left to wait :data:`QUOTA_BACKOFF` seconds before retrying."""
-
-
 @dataclass
 class LogQueries:
     """The ListLogEntries calls of one run; ``calls`` counts every call (one per page).
@@ -259,6 +256,8 @@ class LogQueries:
     budget: int = CALLS_PER_MINUTE
     deadline: float | None = None
     sleep: Callable[[float], None] = time.sleep
+    on_wait: Callable[[str], None] | None = None
+    """Told, in one line, of each wait for the quota (the gate's progress line)."""
     waited: float = 0.0
     """Seconds spent waiting for the budget or the quota."""
     unfinished: bool = False
@@ -274,7 +273,7 @@ class LogQueries:
         if len(self._sent) >= self.budget:
             pause = self._sent[0] + 60.0 - now
             if self.deadline is not None and now + pause > self.deadline:
-                raise QuotaExhausted(
+                raise LoggingUnavailable(
                     f"Cloud Logging was not asked more: the gate's {self.budget} ListLogEntries calls a minute "
                     f"(half of {QUOTA}) were spent before the deadline: the logs cannot be verified"
                 )
@@ -295,11 +294,17 @@ class LogQueries:
             except ResourceExhausted as exc:
                 now = time.monotonic()
                 if self.deadline is None or now + QUOTA_BACKOFF > self.deadline:
-                    raise QuotaExhausted(
-                        f"Cloud Logging refused the {what} query of service {self.scope.service}: {QUOTA} is exhausted "
-                        f"(RESOURCE_EXHAUSTED: {str(getattr(exc, 'message', '') or exc).splitlines()[0][:200]}) and no "
-                        f"{QUOTA_BACKOFF:g} s were left to wait before retrying: the logs cannot be verified"
+                    said = str(getattr(exc, "message", "") or exc).splitlines()[0][:120]
+                    raise LoggingUnavailable(
+                        f"Cloud Logging refused the {what} query of service {self.scope.service}: {QUOTA} is exhausted, "
+                        f"and no {QUOTA_BACKOFF:g} s were left to wait before retrying: the logs cannot be verified "
+                        f"(RESOURCE_EXHAUSTED: {said})"
                     ) from None
+                if self.on_wait is not None:
+                    self.on_wait(
+                        f"revgate logs: {QUOTA} is exhausted (RESOURCE_EXHAUSTED): the {what} query is retried "
+                        f"in {QUOTA_BACKOFF:g} s"
+                    )
                 self.sleep(QUOTA_BACKOFF)
                 self.waited += QUOTA_BACKOFF
 

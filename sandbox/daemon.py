@@ -139,6 +139,7 @@ async def run(args: argparse.Namespace) -> int:
     core.etag_mode = args.etag_mode
     metrics = _Metrics(project=state.project, region=state.region, delay=args.metrics_delay, period=args.sample_period)
     calls = CallLog()
+    logs.calls = calls  # ListLogEntries is counted, and faults injected, like the Admin API's methods
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 

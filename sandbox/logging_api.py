@@ -34,7 +34,10 @@ class Logs:
         self.project = project
         self.region = region
         self.store = LogStore(project=project, visibility_delay=delay)
-        self.handler = logging_service_handler(self.store)
+        self.calls: Any = None
+        """The sandbox's :class:`sandbox.calls.CallLog`: ``ListLogEntries`` and ``WriteLogEntries`` are
+        counted there, and fail as injected (``inject("ListLogEntries", "RESOURCE_EXHAUSTED", 1)``)."""
+        self.handler = logging_service_handler(self.store, calls=lambda: self.calls)
 
     def _labels(self, service: str, revision: str) -> dict[str, str]:
         return resource_labels(project=self.project, region=self.region, service=service, revision=revision)
@@ -89,8 +92,23 @@ def _to_proto(entry: dict[str, Any]) -> Any:
     return message
 
 
-def logging_service_handler(store: LogStore) -> grpc.GenericRpcHandler:
-    """``google.logging.v2.LoggingServiceV2`` (ListLogEntries, WriteLogEntries) served from ``store``."""
+def logging_service_handler(store: LogStore, calls: Any = None) -> grpc.GenericRpcHandler:
+    """``google.logging.v2.LoggingServiceV2`` (ListLogEntries, WriteLogEntries) served from ``store``;
+    ``calls()``, when given, is the call log that counts them and injects faults."""
+
+    def injected(method: str, context: grpc.ServicerContext) -> None:
+        log_of_calls = calls() if calls is not None else None
+        if log_of_calls is None:
+            return
+        fault = log_of_calls.record(method)
+        if fault is not None:
+            message = log_of_calls.message_of(method, fault)
+            if fault == grpc.StatusCode.RESOURCE_EXHAUSTED and message.startswith("injected"):
+                message = (
+                    "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' "
+                    f"of service 'logging.googleapis.com' for consumer 'project_number:{store.project}'."
+                )
+            context.abort(fault, message)
     from google.cloud.logging_v2.types import logging as types
 
     list_request = types.ListLogEntriesRequest.pb(types.ListLogEntriesRequest())
@@ -99,6 +117,7 @@ def logging_service_handler(store: LogStore) -> grpc.GenericRpcHandler:
     write_response = types.WriteLogEntriesResponse.pb(types.WriteLogEntriesResponse())
 
     def list_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
+        injected("ListLogEntries", context)
         try:
             page, token = store.list(
                 resource_names=list(request.resource_names) + [f"projects/{p}" for p in getattr(request, "project_ids", [])],
@@ -117,6 +136,7 @@ def logging_service_handler(store: LogStore) -> grpc.GenericRpcHandler:
         return response
 
     def write_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
+        injected("WriteLogEntries", context)
         defaults: dict[str, Any] = {}
         if request.log_name:
             defaults["logName"] = request.log_name
