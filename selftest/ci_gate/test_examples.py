@@ -103,7 +103,8 @@ def test_the_action_is_composite_installs_itself_and_passes_known_options(
 ) -> None:
     assert action["runs"]["using"] == "composite"
     text = yaml.safe_dump(action["runs"])
-    assert 'pip" install --quiet "${{ github.action_path }}"' in text or "install --quiet \"${{ github.action_path }}\"" in text
+    (install,) = [step for step in action["runs"]["steps"] if step.get("name", "").startswith("Install revgate")]
+    assert '/bin/pip" install --quiet "${{ github.action_path }}"' in install["run"]
     used = set(re.findall(r"\$\{\{ inputs\.([\w-]+) \}\}", text))
     assert used <= set(action["inputs"]), used - set(action["inputs"])
     for name in ("revision-url", "service", "region", "project", "checklist", "rollback", "promote", "sections", "extra-args"):
@@ -123,17 +124,47 @@ def test_github_workflows_have_their_triggers() -> None:
     assert monitor[True]["schedule"][0]["cron"]
     assert [step["with"]["rollback"] for step in _action_uses(monitor)] == ["off"]
     steps = " ".join(_strings(gate["jobs"]))
-    assert "--no-traffic --tag" in steps
-    assert [step["with"].get("promote") for step in _action_uses(gate)] == ["10", "100"]
+    assert "--tag" in steps and "NO_TRAFFIC=--no-traffic" in steps
+    # the first deploy of a service cannot be --no-traffic (gcloud refuses it): the workflow drops it then
+    assert 'gcloud run services describe "$SERVICE"' in steps and "|| NO_TRAFFIC=" in steps
+    assert "sleep" not in steps  # the soak is the gate's (rollout, soak), not a blind wait
+    canary, rollout = _action_uses(gate)
+    assert canary["with"].get("notify") and rollout["with"].get("notify"), "both gates tell the team"
+    assert (rollout["with"]["rollout"], rollout["with"]["soak"]) == ("10,50,100", "10m")
+    assert "promote" not in canary["with"] and "rollout" not in canary["with"]
+    assert canary["with"]["artifact-name"] != rollout["with"]["artifact-name"]
+    assert gate["concurrency"]["group"] and gate["concurrency"]["cancel-in-progress"] is False
+    assert gate["jobs"]["deploy"]["timeout-minutes"] >= 90
 
 
-def test_cloud_build_steps_deploy_gate_and_promote() -> None:
+def test_cloud_build_builds_deploys_gates_uploads_and_ends_with_the_gates_exit_code() -> None:
     build = yaml.safe_load((EXAMPLES / "cloudbuild.yaml").read_text())
     ids = [step["id"] for step in build["steps"]]
-    assert ids == ["deploy", "gate-and-promote-10", "canary-soak", "gate-with-metrics-and-promote-100"]
+    assert ids == ["build", "push", "deploy", "gate", "upload-reports", "verdict"]
     text = " ".join(_strings(build["steps"]))
-    assert "--no-traffic --tag" in text and "--publish-metrics" in text
+    assert "--publish-metrics" in text and "--rollout 10,50,100 --soak 10m" in text
     assert "$(cat" not in text.replace("$$(cat", "")  # Cloud Build needs $$ for a shell $
+    # submitted by hand, SHORT_SHA is empty: nothing may depend on it; _TAG has a default from BUILD_ID
+    assert "SHORT_SHA}" not in text and "${SHORT_SHA" not in text and "$SHORT_SHA " not in text
+    assert build["substitutions"]["_TAG"] == "b-${BUILD_ID:0:8}" and build["options"]["dynamicSubstitutions"] is True
+    assert "${_TAG}" in build["substitutions"]["_APP_IMAGE"]
+    # the image is built and pushed here, and its digest is what is deployed and expected
+    steps = {step["id"]: step for step in build["steps"]}
+    assert steps["build"]["args"][:3] == ["build", "-t", "${_APP_IMAGE}"]
+    assert "docker push ${_APP_IMAGE}" in steps["push"]["args"][-1]
+    assert '--image "$$(cat /workspace/image)"' in steps["deploy"]["args"][-1]
+    assert '--expect-image "$$(cat /workspace/image)"' in steps["gate"]["args"][-1]
+    assert "|| NO_TRAFFIC=" in steps["deploy"]["args"][-1]  # a first deploy cannot be --no-traffic
+    # the gate step never fails the build itself: the reports are uploaded, then the last step exits with its code
+    gate = steps["gate"]["args"][-1]
+    assert gate.rstrip().endswith("exit 0") and 'echo "$$code" > /workspace/revgate/exit-code' in gate
+    assert "gcloud storage cp /workspace/revgate/*" in steps["upload-reports"]["args"][-1]
+    assert "exit $$code" in steps["verdict"]["args"][-1]
+    assert "artifacts" not in build  # Cloud Build uploads artifacts only after every step succeeded
+    # the soak needs time: the build's and the gate step's timeouts cover 3 steps of up to 30 minutes
+    assert int(build["timeout"].rstrip("s")) >= 3 * 30 * 60 and int(steps["gate"]["timeout"].rstrip("s")) >= 3 * 30 * 60
+    # the gate's image runs as a non-root user: a root step opens its reports folder
+    assert "chmod 777 /workspace/revgate" in steps["deploy"]["args"][-1]
 
 
 def test_monitoring_job_args_exist(pytest_help: str) -> None:
@@ -149,6 +180,19 @@ def test_monitoring_job_args_exist(pytest_help: str) -> None:
         if line.startswith("COPY "):
             for name in line.split()[1:-1]:
                 assert (EXAMPLES / "monitoring" / name).is_file(), f"the job's Dockerfile copies {name}, not in examples/monitoring"
+
+
+def test_dockerfile_is_pinned_non_root_with_the_headless_shell_in_a_fixed_place() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", base), base
+    assert re.search(r"^ENV PLAYWRIGHT_BROWSERS_PATH=/\S+", dockerfile, flags=re.M)
+    assert "playwright install --with-deps --only-shell chromium" in dockerfile
+    install = next(line for line in dockerfile.split("RUN ") if "playwright install" in line)
+    assert "rm -rf /var/lib/apt/lists/*" in install, "the apt lists are removed in the layer that made them"
+    users = re.findall(r"^USER (\S+)", dockerfile, flags=re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert dockerfile.index("USER ") < dockerfile.index("ENTRYPOINT")
 
 
 def test_dockerfile_installs_the_package_as_the_readme_says() -> None:
