@@ -9,10 +9,13 @@ The checks of a soak are the checklist's own, run again as they ran in the gate 
 implementations:
 
 - the request checks (``[health]``, ``[[api]]``, ``[[websocket]]``) every probe interval;
-- the ``[metrics]`` limits and baseline comparisons (:func:`revgate.metrics.judge_limit`,
-  :func:`~revgate.metrics.judge_baseline`) over the step's window at each probe tick, that is at most
-  one probe interval after a new Cloud Monitoring sample is visible; the gate's own requests are taken
-  out of the counts first (Monitoring cannot tell them from users': :data:`revgate.target.SENT`);
+- the ``[metrics]`` limits (:func:`revgate.metrics.judge_limit`) over the step's window at each probe
+  tick, that is at most one probe interval after a new Cloud Monitoring sample is visible; the gate's
+  own requests are taken out of the counts first (Monitoring cannot tell them from users':
+  :data:`revgate.target.SENT`); the comparisons with the stable revision
+  (:func:`~revgate.metrics.judge_baseline`) once per step, when its soak is over and the sample covering
+  its end is visible: a significance test repeated at every sample would find a difference by chance
+  (at ``alpha`` = 0.05, sixty looks make a false alarm likely), and a false rollback is the worse bug;
 - the ``[[logs]]`` checks every :data:`LOGS_EVERY` probe intervals (at least 30 s: Cloud Logging's
   read quota is per minute) and once more after the soak's end;
 - the ``[[page]]`` checks once, at the start of the soak (a browser is slow).
@@ -267,6 +270,15 @@ class Rollout:
                         missing = judged.seen.message
                     elif not covered:
                         missing = "Cloud Monitoring has not yet shown the sample that covers the end of the soak"
+                    elif self.metrics.baselines and step.percent < 100:
+                        # the comparisons with the stable revision: once, over the whole step (at 100 %
+                        # the stable revision serves nobody: there is nothing to compare with)
+                        final = self.metrics.judge(started, time.time(), baselines=True)
+                        if final.seen.verdict == "fail":
+                            return "FAIL", f"{final.seen.check} at the end of the soak: {final.seen.message}"
+                        metrics_ok = final.seen.verdict == "pass"
+                        if not metrics_ok:
+                            missing = final.seen.message
                 next_probe += interval * max(1, math.ceil((time.time() - next_probe) / interval))
             if self.logs and (now >= logs_due or (now >= soak_end and not final_logs)):
                 reading_started = time.time()
@@ -498,7 +510,8 @@ class _MetricsWatch:
         return cls(queries=queries, section=checklist.metrics, limits=limits, baselines=baselines, selected=selected,
                    revision=revision)
 
-    def judge(self, since: float, now: float) -> _Judged:
+    def judge(self, since: float, now: float, *, baselines: bool = False) -> _Judged:
+        """The limits over ``[since, now]`` (at least 60 s); with ``baselines``, the comparisons too."""
         from .metrics import MetricsOptions, MonitoringUnavailable, collect, judge_baseline, judge_limit
         from .metrics_query import Window
 
@@ -518,7 +531,7 @@ class _MetricsWatch:
             verdict = judge_limit(limit, data)
             if self._worse(judged, limit, verdict, f"test_metric[{limit.id}]"):
                 return judged
-        for limit in self.baselines:
+        for limit in self.baselines if baselines else []:
             verdict = judge_baseline(limit, self.section.baseline, data)
             if verdict.outcome == "skip":  # no previous revision: the comparison does not apply
                 continue
