@@ -24,6 +24,7 @@ __all__ = ["main"]
 USAGE = """\
 usage: revgate [run] --revision-url URL [--checklist=FILE] [pytest options]
        revgate init [--from-url URL] [--force]
+       revgate init --checks [DIR]
        revgate check FILE [FILE ...]
        revgate --version
 
@@ -34,7 +35,8 @@ traffic back to the previous revision.
 commands:
   run     run the gate (the default): every pytest option works, and revgate's
           own (revgate run --help lists them all under 'revgate')
-  init    write a commented starter checklist.toml here (--from-url probes a URL)
+  init    write a commented starter checklist.toml here (--from-url probes a URL);
+          --checks writes a deploy_checks/ folder for the team's own pytest tests
   check   validate checklist files; every problem on its own line
 
 exit codes: 0 PASS, 1 FAIL (a gating check failed), 2 interrupted or a bad command,
@@ -107,7 +109,15 @@ def init(argv: list[str]) -> int:
     )
     parser.add_argument("--output", default="checklist.toml", type=Path, metavar="FILE", help="default: checklist.toml")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.add_argument(
+        "--checks", nargs="?", const="deploy_checks", default=None, type=Path, metavar="DIR",
+        help="write a starter folder of the team's own pytest checks instead (default deploy_checks)",
+    )
     ns = parser.parse_args(argv)
+    if ns.checks is not None:
+        from .checks_starter import init_checks
+
+        return init_checks(ns.checks)
     from .errors import RevgateError
     from .starter import starter_checklist
 

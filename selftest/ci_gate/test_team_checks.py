@@ -193,3 +193,26 @@ def test_pytest_with_the_teams_paths_and_a_revision_url_is_exit_4(tmp_path: Path
         cwd=checks.parent, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout
+
+
+def test_init_writes_a_deploy_checks_starter_that_passes(
+    sample_service: Callable[..., str], run_suite: Callable[..., Any], auth_env: dict[str, str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    init = subprocess.run([sys.executable, "-m", "revgate", "init", "--checks"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    assert "wrote deploy_checks/test_deploy.py" in init.stdout and "--checks deploy_checks" in init.stdout
+    again = subprocess.run([sys.executable, "-m", "revgate", "init", "--checks"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 4 and again.stderr.count("\n") == 1 and "already exists and is kept" in again.stderr
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text(HEALTH_ONLY)
+
+    run = run_suite("tests_smoke", f"--revision-url={sample_service()}", f"--checklist={checklist}",
+                    f"--checks={repo / 'deploy_checks'}", env=auth_env)
+
+    assert run.returncode == 0, run
+    assert run.passed() == {"test_health[health]", "test_the_revision_answers"}, run
