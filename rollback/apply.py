@@ -275,10 +275,10 @@ def send_plan(
             outcome.plan_failed = True
             return fail(str(exc))
         outcome.plan, outcome.attempts, outcome.etag = plan, attempt, fresh.etag
-        annotations = annotate(dict(fresh.annotations), plan) if annotate is not None and not marks_refused else None
-        if annotations is not None and annotations == dict(fresh.annotations):
-            annotations = None  # the marks are already on the service: a traffic-only update
-        outcome.marks = {k: v for k, v in (annotations or {}).items() if k in (FAILED_KEY, LAST_SERVING_KEY)}
+        wanted = annotate(dict(fresh.annotations), plan) if annotate is not None and not marks_refused else None
+        # the marks already on the service as wanted: a traffic-only update (they count as written once it is)
+        annotations = None if wanted is None or wanted == dict(fresh.annotations) else wanted
+        outcome.marks = {k: v for k, v in (wanted or {}).items() if k in (FAILED_KEY, LAST_SERVING_KEY)}
         log(f"attempt {attempt}: {'validating' if dry_run else 'sending'} {plan.describe()} with etag {fresh.etag}")
         if outcome.request_sent_at is None:
             outcome.request_sent_at = time.monotonic()
