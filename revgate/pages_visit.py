@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover - Playwright is imported lazily
 
 __all__ = ["ABSENT_POLL_MS", "Visit", "add_secret_route", "visit_page"]
 
+SETTLE_SLICE_MS = 100
+"""The settle period is waited in slices this long, each against the clock."""
 ABSENT_POLL_MS = 50
 """How often, while the page settles, the ``absent`` selectors and texts are looked for."""
 
@@ -218,9 +220,8 @@ def _settle(page: Page, check: PageCheck, end: float, loaded: float) -> list[str
     open: an EventSource or a worker's fetch never ends). Errors and failed requests meanwhile count;
     an ``absent`` entry that becomes visible ends the watch at once. Returns what was seen of ``absent``."""
     if not (check.absent or check.absent_text):
-        remaining = (end - time.monotonic()) * 1000
-        if remaining > 0:
-            page.wait_for_timeout(remaining)
+        while (remaining := (end - time.monotonic()) * 1000) > 0:
+            page.wait_for_timeout(min(remaining, SETTLE_SLICE_MS))  # short waits: a late wake-up costs one slice at most
         return []
     while True:
         seen = _absent_seen(page, check, loaded)
