@@ -39,7 +39,7 @@ def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path, we
     stable, canary, url = _deploy(sandbox, service)
     users(service)
     run = gate(service, url, "--rollout=10,50,100", "--soak=3s", f"--probe-interval={PROBE:g}s", "--max-soak=40s",
-               env={"REVGATE_NOTIFY": hook})
+               env={"REVGATE_NOTIFY": hook, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
     assert run.returncode == 0, run
     assert "revgate verdict: PASS" in run.output, run
     assert split(sandbox, service) == {canary: 100}
@@ -58,6 +58,8 @@ def test_healthy_rollout_reaches_100(sandbox, service, users, gate, tmp_path, we
     junit = (tmp_path / "junit.xml").read_text()
     assert all(f'name="step[{i}-{p}%]"' in junit for i, p in ((1, 10), (2, 50), (3, 100))), junit
     assert "traffic changed during the run, not by this gate" not in run.output
+    summary = (tmp_path / "summary.md").read_text()
+    assert "`step[3-100%]` | passed" in summary and "rollout (completed)" in summary, summary
     titles = [json.dumps(body) for body in received]
     for i, percent in ((1, 10), (2, 50), (3, 100)):
         assert any(f"step {i} of 3: {canary} at {percent} %" in t for t in titles), titles
