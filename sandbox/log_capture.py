@@ -168,9 +168,13 @@ def request_entry(
     remote_ip: str = "127.0.0.1",
     response_size: int | None = None,
     text: str = "",
+    instance: bool = True,
 ) -> dict[str, Any]:
-    """The request log entry of one request (``text``: the router's own explanation, as Cloud Run adds for 503s)."""
+    """The request log entry of one request (``text``: the router's own explanation, as Cloud Run adds for 503s;
+    ``instance`` False: no instance served it, so no ``instanceId`` label)."""
     entry = _base(project, "requests", labels, when)
+    if not instance:
+        entry["labels"].pop("instanceId", None)
     entry["severity"] = request_severity(status)
     http: dict[str, Any] = {
         "requestMethod": method,

@@ -57,8 +57,18 @@ class Logs:
     def request_record(self, record: Any) -> None:
         """The request log entry of one request the router routed (a :class:`sandbox.router.RequestRecord`).
 
-        When no instance answered (the router's own 502/503), the entry says so in ``textPayload``."""
-        text = "The request was aborted because there was no available instance." if record.by_router else ""
+        When no instance answered (the router's own answer), the entry says so in ``textPayload`` in
+        Cloud Run's words and has no ``instanceId`` label: a 429 or 503 "The request was aborted because
+        there was no available instance" (https://cloud.google.com/run/docs/known-issues), a 502 (the
+        instance closed the connection or answered a malformed response) "The request failed because
+        either the HTTP response was malformed or connection to the instance had an error"."""
+        text = ""
+        if record.by_router:
+            text = (
+                "The request was aborted because there was no available instance."
+                if record.status in (429, 503)
+                else "The request failed because either the HTTP response was malformed or connection to the instance had an error."
+            )
         self.request(
             record.service,
             record.revision,
@@ -71,6 +81,7 @@ class Logs:
             user_agent=record.user_agent,
             remote_ip=record.remote_ip,
             text=text,
+            instance=not record.by_router,
         )
 
     def system(self, service: str, revision: str, text: str, severity: str = "INFO") -> None:

@@ -73,7 +73,7 @@ def test_an_error_in_a_client_library_log_name_fails(sandbox, gate, service_name
     assert run.returncode == 1, run
     assert run.failed() == {"test_logs[errors]"}, run
     assert re.search(r"\S+Z ERROR python " + rev + r": payment failed: card declined", run.stdout), run
-    assert "in all its logs" in run.stdout, run
+    assert "[[logs]] errors: 1 log entry at ERROR or above of " + rev + " in all its logs" in run.stdout, run
 
 
 def test_audit_logs_of_the_revision_are_not_read(sandbox, gate, service_name):
@@ -83,3 +83,17 @@ def test_audit_logs_of_the_revision_are_not_read(sandbox, gate, service_name):
     run = gate(service_name, sandbox.service_url(service_name))
     assert run.returncode == 0, run
     assert run.passed() == {"test_logs[errors]"}, run
+
+
+def test_a_probe_that_no_instance_served_proves_nothing_of_the_container(sandbox, gate, service_name):
+    sandbox.deploy(service_name)
+    dead = sandbox.deploy(service_name, tag="dead", no_traffic=True, not_ready=True)  # no container started
+    run = gate(service_name, sandbox.tag_url(service_name, "dead"), "--logs-timeout=3")
+    assert run.returncode == NOT_VERIFIED_EXIT, run
+    assert "Cloud Logging shows the probe request's log of " + dead in run.stdout, run
+    assert "no instance served the probe (status 503)" in run.stdout, run
+    # Cloud Run's words for it (known issues: 429 or 503), and no instance label
+    refused = read_entries(sandbox, f'resource.labels.revision_name="{dead}" AND httpRequest.status=503')
+    assert refused, run
+    assert refused[0].text_payload == "The request was aborted because there was no available instance."
+    assert "instanceId" not in refused[0].labels
