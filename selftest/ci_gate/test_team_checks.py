@@ -216,3 +216,52 @@ def test_init_writes_a_deploy_checks_starter_that_passes(
 
     assert run.returncode == 0, run
     assert run.passed() == {"test_health[health]", "test_the_revision_answers"}, run
+
+
+TEAM_PAGE = '''
+import http.server
+import threading
+
+
+def test_memory_page_with_the_token(page, revision_url):
+    page.goto("/memory")  # relative to the revision; its fetch of the stats API needs the token
+    page.locator("#memory-dashboard[data-ready=true]").wait_for()
+    assert page.locator("#memory-dashboard").get_attribute("data-state") == "ok"
+    assert page.get_by_text("Statistics").is_visible()
+
+    seen = {}
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.update({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<p>elsewhere</p>")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
+    assert seen and "authorization" not in seen, sorted(seen)
+'''
+
+
+def test_a_team_page_test_gets_the_token_on_the_revision_only(
+    sample_service: Callable[..., str], run_suite: Callable[..., Any], auth_env: dict[str, str], tmp_path: Path
+) -> None:
+    checks = team_repo(tmp_path / "repo", {"test_pages.py": TEAM_PAGE})
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text(HEALTH_ONLY)
+
+    run = run_suite("tests_smoke", f"--revision-url={sample_service()}", f"--checklist={checklist}",
+                    f"--checks={checks}", f"--output={tmp_path / 'out'}", env=auth_env)
+
+    assert run.returncode == 0, run
+    assert run.passed() == {"test_health[health]", "test_memory_page_with_the_token[chromium]"}, run
+    assert auth_env["REVGATE_AUTH_TOKEN"] not in run.output
