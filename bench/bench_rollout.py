@@ -13,7 +13,8 @@ it requests through the service URL. Two watchers, each on a fresh service:
   ``gcloud run services update-traffic`` makes) when it is over 5 % (a failure threshold of 1, the
   most favourable to the loop).
 
-Each time runs from the users' first 500 from the canary to the first read (every 50 ms, through
+The break comes at a different phase of the 60 s interval in each run (``--after`` plus
+60 s x run / runs). Each time runs from the users' first 500 from the canary to the first read (every 50 ms, through
 the real run_v2 client) that shows the canary at 0 %.
 
 A healthy canary's rollout (``--rollout 10,100 --soak 20s``, no metrics) gives the overhead of
@@ -191,8 +192,10 @@ def main() -> None:
         with Sandbox.up(home, seed=7, ready_timeout=15) as sb:
             ours, theirs, healthy = [], [], []
             for i in range(args.runs):
-                ours.append(revgate_trial(sb, f"bench-ro-rg-{i}", args.after, checklist, workdir))
-                theirs.append(interval_trial(sb, f"bench-ro-iv-{i}", args.after))
+                # the break's phase against the 60 s interval (and the 10 s probes) differs from run to run
+                after = args.after + i * INTERVAL / args.runs
+                ours.append(revgate_trial(sb, f"bench-ro-rg-{i}", after, checklist, workdir))
+                theirs.append(interval_trial(sb, f"bench-ro-iv-{i}", after))
                 healthy.append(healthy_trial(sb, f"bench-ro-ok-{i}", checklist, workdir, args.soak))
                 print(f"run {i + 1}: revgate {ours[-1]:.2f} s, interval loop {theirs[-1]:.2f} s, "
                       f"healthy rollout {healthy[-1]:.1f} s for {2 * args.soak:g} s of soak", flush=True)
