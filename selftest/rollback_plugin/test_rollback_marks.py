@@ -135,3 +135,20 @@ def test_marks_carried_out_although_the_answer_was_an_error_are_reported_written
     assert annotations(service)[FAILED_KEY] == candidate
     assert result.record["marks_written"][FAILED_KEY] == candidate
     assert result.record["marks_error"] is None
+
+
+def test_the_mark_alone_is_sent_again_after_an_etag_conflict(sb, gate, service, traffic, annotations):
+    stable = sb.deploy(service)
+    candidate = sb.deploy(service, tag="cand", no_traffic=True, faults=["stats_500"])
+    before = traffic(service)
+    sb.reset_calls()
+    sb.inject("UpdateService", "ABORTED", 1)  # the first mark is refused as stale: re-read, sent again
+
+    result = gate(service, sb.tag_url(service, "cand"))
+
+    assert result.run.returncode == 1, result.run
+    assert traffic(service) == before
+    assert sb.calls("UpdateService") == 2  # the refused mark, then the mark made again from a fresh read
+    assert one_line(result.output, "ROLLBACK").endswith(f"nothing to shift; {candidate} marked failed ({FAILED_KEY})")
+    assert annotations(service)[FAILED_KEY] == candidate
+    assert stable in before.split
