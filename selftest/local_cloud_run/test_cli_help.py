@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ["up", "deploy", "update-traffic", "status", "inject", "delay", "calls", "down"]
+COMMANDS = ["up", "deploy", "update-traffic", "status", "inject", "delete-revision", "delay", "calls", "down"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
