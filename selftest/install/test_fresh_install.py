@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 
 pytestmark = pytest.mark.slow
@@ -216,34 +215,21 @@ def test_the_gate_refuses_the_teams_own_tests_and_bad_sections(install: Install,
 
 
 def test_the_github_action_steps_gate_and_set_outputs(install: Install, team_dir: Path, sample: str, tmp_path: Path, auth_env: dict[str, str]) -> None:
-    """The action's own shell steps, run as the runner runs them (bash, GITHUB_OUTPUT, RUNNER_TEMP)."""
-    action = yaml.safe_load((REPO / "action.yml").read_text())
-    steps = {step.get("id"): step for step in action["runs"]["steps"] if "run" in step}
-    runner_temp = tmp_path / "runner-temp"
-    runner_temp.mkdir()
-    (runner_temp / "revgate-venv").symlink_to(install.bin.parent)
-    output = tmp_path / "github-output"
+    """The action's own shell steps, run as the runner runs them (bash, GITHUB_OUTPUT, RUNNER_TEMP), with the wheel's venv."""
+    from ci_gate.action_runner import ACTION, Job
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_", "VIRTUAL_ENV", "GITHUB_"))}
+    env.pop("PYTHONPATH", None)
+    job = Job(tmp_path, {**env, **auth_env}, venv=install.bin.parent, workspace=team_dir)
     (team_dir / "checklist.toml").write_text('[health]\npath = "/health"\nstatus = 200\n')
 
-    def step(name: str, inputs: dict[str, str]) -> Result:
-        body = steps[name]["run"].replace("${{ github.action_path }}", str(REPO))
-        env = {"RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(output)}
-        for key, value in steps[name].get("env", {}).items():
-            value = value.replace("${{ runner.temp }}", str(runner_temp))
-            for ref in re.findall(r"\$\{\{ inputs\.([\w-]+) \}\}", value):
-                assert ref in action["inputs"], f"the action reads an input it does not declare: {ref}"
-                value = value.replace(f"${{{{ inputs.{ref} }}}}", inputs.get(ref, action["inputs"][ref].get("default", "")))
-            env[key] = value
-        return install.run("bash", "-e", "-c", body, cwd=team_dir, env={**auth_env, **env})
+    gated = job.use(revision_url=sample, checklist="checklist.toml", sections="smoke")
 
-    gated = step("gate", {"revision-url": sample, "checklist": "checklist.toml", "sections": "smoke"})
-    assert gated.returncode == 0, gated
-    assert _verdict(gated.output) == "PASS"
-    outputs = step("outputs", {})
-    assert outputs.returncode == 0, outputs
-    written = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    assert written["code"] == "0" and written["verdict"] == "PASS"
-    assert written["report-json"] == str(runner_temp / "revgate" / "report.json")
-    assert set(action["outputs"]) == {"verdict", "revision", "rollback-status", "report-json"}
+    assert gated["code"] == 0, gated["steps"]["_log"]
+    assert gated["outputs"]["verdict"] == "PASS"
+    assert _verdict("".join(gated["steps"]["_log"].values())) == "PASS"
+    report = Path(gated["outputs"]["report-json"])
+    assert report.parent.parent == job.temp and report.name == "report.json" and report.is_file()
+    assert set(ACTION["outputs"]) == {"verdict", "revision", "rollback-status", "report-json"}
     assert {"revision-url", "service", "region", "project", "checklist", "rollback", "promote", "sections",
-            "extra-args"} <= set(action["inputs"])
+            "extra-args"} <= set(ACTION["inputs"])
