@@ -126,7 +126,7 @@ class RollbackPlugin:
             # a signal while the rollback runs after the last check: the grace period, from the signal
             late = wait_honouring_signals(session.config, getattr(self.runner, "_thread", None), JOIN_TIMEOUT)
             if late:
-                self.runner.finish(max(grace_left(session.config), 0.05), interrupted=late)
+                self.runner.finish(max(round(grace_left(session.config), 1), 0.1), interrupted=late)
             else:
                 self.runner.finish()
         if self.runner.failed and session.exitstatus == pytest.ExitCode.OK:

@@ -103,6 +103,9 @@ START = [
          toml={"more": '[[logs]]\nid = "probe"\ndeny = ["revgate"]\n'}),
     Case("deny-over-filter-limit", 4, "the deny patterns make a Cloud Logging filter of",
          toml={"more": '[[logs]]\nid = "long"\ndeny = [' + ", ".join(f'"error-{i:05d}-[a-z]+"' for i in range(500)) + "]\n"}),
+    Case("selector-invalid", 4, "page selector 'div[[' cannot be parsed by the browser's selector engine",
+         toml={"more": '[[page]]\nid = "home"\npath = "/"\nselectors = ["div[["]\n'},
+         sections=("tests_frontend",), args=("--output={tmp}/browser",)),
     Case("cpu-1e12", 4, "[revision] key 'cpu': 1000000000000.0 is not a CPU limit Cloud Run allows",
          toml={"more": "[revision]\ncpu = 1e12\n"}),
     # report paths: distinct from each other and from every input, writable

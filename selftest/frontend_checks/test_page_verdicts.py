@@ -113,11 +113,10 @@ def test_every_problem_is_listed_not_only_the_first(
     assert f"response 404 GET {url}/static/missing.css" in log
 
 
-def test_auth_page_without_a_token_fails_saying_so(sample_service, run_suite, output_dir: Path):
+def test_auth_page_without_a_token_stops_the_gate_at_start_saying_so(sample_service, run_suite, output_dir: Path):
     url = sample_service()
     run = run_suite("--revision-url", url, "tests_frontend", f"--output={output_dir}")
-    assert run.failed() == {"test_page[memory-chromium]"}, run
-    assert f"GET {url}/memory needs the API token (auth = true), and none was given" in run.stdout, run
+    run.assert_usage_error("test_page[memory-chromium] needs the API token (auth = true), and none was given")
 
 
 def test_ignore_console_patterns_accept_a_known_console_error(sample_service, run_suite, auth_env, shipped_pages, output_dir):

@@ -59,12 +59,13 @@ def test_latency_limits_are_judged(sample_service, run_suite, auth_env, checklis
     assert "p50" in run.stdout and "> 20 ms" in run.stdout, run
 
 
-def test_missing_token_fails_the_api_check_and_says_how_to_give_one(sample_service, run_suite):
+def test_missing_token_stops_the_gate_at_start_and_says_how_to_give_one(sample_service, run_suite):
     url = sample_service()
     run = run_suite("tests_smoke", "--revision-url", url)
-    assert run.returncode == 1, run
-    assert "test_api[memory-user-stats]" in run.failed(), run
-    assert "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE" in run.stdout, run
+    run.assert_usage_error(  # the gate's own input: exit 4 before any check, never a FAIL (or a rollback)
+        "test_api[memory-user-stats] (and 1 more) needs the API token (auth = true), and none was given",
+        "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE",
+    )
 
 
 def test_advisory_failure_does_not_fail_the_gate(sample_service, run_suite, auth_env, checklist_variant):
