@@ -5,7 +5,8 @@ service's ``*.run.app`` URL (cloud.google.com/run/docs/authenticating/service-to
 /run/docs/configuring/custom-audiences); a tag URL ``TAG---SERVICE-HASH.a.run.app``
 is served by the same service, so the audience is the service URL without the
 ``TAG---`` prefix and without any path. The token goes in
-``X-Serverless-Authorization``, which Cloud Run checks and removes, so the
+``X-Serverless-Authorization``, which Cloud Run's IAM check reads before
+``Authorization`` (GoogleCloudPlatform/cloud-run-proxy#25), so the
 application's own ``Authorization`` stays free.
 
 Where the token comes from, in order:
