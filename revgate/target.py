@@ -183,7 +183,8 @@ class Target:
         if value is not None:
             name, scheme = self.auth_of(check)
             if scheme.lower() == "basic":
-                pair = basic_pair(value, self._user if token is None else None)
+                # a refusal probe's wrong token goes as well-formed credentials: the app's check refuses it, not its parser
+                pair = basic_pair(value, self._user) if token is None else f"{self._user or 'revgate'}:{value}"
                 value = base64.b64encode(pair.encode("utf-8")).decode("ascii") if pair is not None else value
             headers[name] = f"{scheme} {value}" if scheme else value
         return headers

@@ -52,3 +52,30 @@ def test_a_failing_cell_fails_the_page_and_the_kernel_websocket(own_app, run_sui
     assert (
         "a frame before the one matching {'op': 'completed-run'} matches forbid 'application/vnd\\\\.marimo\\\\+error': "
     ) in run.stdout, run
+
+
+def test_the_starter_written_from_marimo_passes_on_it(marimo_app, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVGATE_", "PYTEST_"))}
+    made = subprocess.run(
+        [sys.executable, "-m", "revgate", "init", "--from-url", marimo_app.url], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    text = (tmp_path / "checklist.toml").read_text()
+    data = tomllib.loads(text)
+    assert data["health"]["path"] == "/health" and data["health"]["json"] == {"status": "healthy"}, text
+    assert [(a["path"], a.get("content_type")) for a in data["api"]] == [("/api/version", "text/plain")], text
+    assert [p["path"] for p in data["page"]] == ["/"], text
+    # /api/status refuses without a token where an unknown /api/ path answers 404: proposed, not verifiable here
+    assert '# path = "/api/status"' in text and "# dropped: not tried, it needs the API token" in text, text
+    gate = subprocess.run(
+        [sys.executable, "-m", "revgate", "--revision-url", marimo_app.url], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "revgate verdict: PASS" in gate.stdout, gate.stdout
