@@ -158,6 +158,12 @@ settle_ms = 0
 id = "private"
 path = "/private"
 auth = true
+
+[[page]]
+id = "own-timeout"
+path = "/private"
+selectors = ["#never-shown"]
+timeout = 1
 """
 
 
@@ -189,7 +195,7 @@ def test_what_must_not_happen_fails_the_page_naming_it(site, run_suite, page_che
         env={"REVGATE_AUTH_TOKEN": TOKEN},
     )
     assert run.returncode == 1, run
-    assert run.failed() == {f"test_page[{p}-chromium]" for p in ("errbox", "toast", "spa", "badfont", "warnings", "private")}, run
+    assert run.failed() == {f"test_page[{p}-chromium]" for p in ("errbox", "toast", "spa", "badfont", "warnings", "private", "own-timeout")}, run
     out = run.stdout
     assert f"GET {site}/errbox (no token): 1 problem" in out, run
     assert "  - absent '.error-box' is visible (" in out and "'Traceback: ZeroDivisionError: division by zero'" in out, run
@@ -205,6 +211,7 @@ def test_what_must_not_happen_fails_the_page_naming_it(site, run_suite, page_che
     assert "  - console warning: deprecated API" in out, run
     assert f"GET {site}/private (with token): 1 problem" in out, run
     assert f"  - request GET {site}/static/private.css (stylesheet): HTTP 404" in out, run
+    assert "  - selector '#never-shown': nothing visible matches it within 1 s" in out, run  # the page's own timeout
     assert TOKEN not in run.output, run
 
 
