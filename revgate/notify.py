@@ -402,9 +402,13 @@ def _short(nodeid: str | None) -> str:
     return (nodeid or "?").rsplit("::", 1)[-1]
 
 
-def rollback_message(*, deployment: Any, test: str | None, reason: str, outcome: Any, run_url: str | None) -> Message:
-    """When the rollback's update request was answered (or the rollback ended without one)."""
-    before = _split_of(deployment.traffic_before)
+def rollback_message(
+    *, deployment: Any, test: str | None, reason: str, outcome: Any, run_url: str | None, serving: dict[str, int] | None = None
+) -> Message:
+    """When the rollback's update request was answered (or the rollback ended without one).
+
+    ``serving``: the split the run itself had set (a rollout's step), which the rollback takes back."""
+    before = dict(serving) if serving else _split_of(deployment.traffic_before)
     plan = getattr(outcome, "plan", None)
     planned = dict(plan.split) if plan is not None else None
     status = getattr(outcome, "status", "") if getattr(outcome, "done_at", None) is not None else "sent"
@@ -466,7 +470,7 @@ def finished_message(config: pytest.Config, exitstatus: int, run_url: str | None
     verdict = final_verdict(exitstatus, results.verdict)
     target = target_info(config)
     records = traffic_records(config)
-    rollback, promotion = records.get("rollback"), records.get("promotion")
+    rollback, promotion, rollout = records.get("rollback"), records.get("promotion"), records.get("rollout")
     subject = ", ".join(target.get("revisions") or []) or target.get("url") or "?"
     where = f" ({target['service']})" if target.get("service") else ""
     signal = interrupted_by(config)
@@ -491,6 +495,10 @@ def finished_message(config: pytest.Config, exitstatus: int, run_url: str | None
         traffic = (record or {}).get("traffic") or {}
         if record and record.get("status") in ("done", "already-acted") and traffic.get("after"):
             after_record = _split_of(traffic["after"])
+    runner = _runner(config)
+    gate_split = dict(runner.gate_split) if runner is not None and getattr(runner, "gate_split", None) else None
+    if rollout and rollout.get("status") in ("completed", "held", "stopped", "interrupted") and gate_split and after_record is None:
+        after_record = gate_split  # the rollout's last step, as it left the traffic
     if deployment is None:
         lines.append("traffic: not changed (no --service)")
     elif after_record is not None and after_record != before:
@@ -501,6 +509,8 @@ def finished_message(config: pytest.Config, exitstatus: int, run_url: str | None
         lines.append(f"rollback {rollback['status']}: {rollback.get('message', '')}")
     if promotion:
         lines.append(f"promotion {promotion.get('status')}: {promotion.get('message', '')}")
+    if rollout:
+        lines.append(f"rollout {rollout.get('status')}: {rollout.get('message', '')}")
     if run_url:
         lines.append(f"CI run: {run_url}")
     data = {
@@ -522,6 +532,15 @@ def finished_message(config: pytest.Config, exitstatus: int, run_url: str | None
         event=RUN_FINISHED, title=title, lines=lines,
         code=[_short(item["test"]) for item in failed + not_verified], data=data,
     )
+
+
+def _runner(config: pytest.Config) -> Any:
+    """The rollback's runner, or None (no --service)."""
+    try:
+        from revgate.rollback.plugin import runner_key
+    except ImportError:  # pragma: no cover - the rollback package ships with revgate
+        return None
+    return config.stash.get(runner_key, None)
 
 
 def _deployment(config: pytest.Config) -> Any:
@@ -578,7 +597,7 @@ class NotifyPlugin:
         try:
             message = rollback_message(
                 deployment=runner.deployment, test=runner.trigger_test, reason=runner.trigger_reason,
-                outcome=outcome, run_url=self.run_url,
+                outcome=outcome, run_url=self.run_url, serving=getattr(runner, "gate_split", None),
             )
             with self._lock:
                 if not self._closed:

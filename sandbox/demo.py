@@ -11,9 +11,19 @@
 4. does the same with a revision whose answers are all correct but which logs
    an ERROR for every request: the shipped checklist's ``[[logs]]`` check
    fails it in Cloud Logging, and it is rolled back too;
-5. shows the traffic before and after, read through the Cloud Run Admin API,
+5. rolls out a good revision with ``--rollout 10,100 --soak 10s`` while users
+   send requests: each step is watched (probes every 2 s, Cloud Monitoring's
+   error rate and latency at each sample) and it reaches 100 %;
+6. rolls out a canary that answers 500 from 12 s after its start: it passes
+   the checklist, breaks mid-soak at 10 %, and is rolled back within a probe
+   interval of its first failing answer;
+7. shows the traffic before and after, read through the Cloud Run Admin API,
    and the notifications a webhook received (``REVGATE_NOTIFY``: a JSON
    receiver on loopback here, Slack or Google Chat in a team's CI).
+
+The rollouts run on a second sandbox whose Cloud Monitoring samples every 2 s
+(``up --sample-period 2``) instead of Cloud Run's 60 s, so that a soak waiting
+for "the sample covering its end" takes seconds, not minutes.
 
 It is the same ``pytest`` command a user runs after ``gcloud run deploy``,
 pointed at the sandbox through ``CLOUD_RUN_API_ENDPOINT`` and friends.
@@ -108,6 +118,97 @@ def _gate(sandbox: Sandbox, url: str, title: str, receiver: Receiver) -> int:
     return code
 
 
+ROLLOUT_CHECKLIST = """
+[health]
+ready_budget = 10
+
+[[api]]
+id = "hints"
+path = "/api/hints"
+auth = false
+
+[[websocket]]
+id = "session"
+path = "/ws/{session}"
+send = { type = "ping", id = 1 }
+expect = { type = "pong", id = 1 }
+
+[metrics]
+window = 240
+min_requests = 20
+max_error_rate = 0.05
+p99_latency_ms = 2000
+"""
+
+
+def _users(url: str, stop: threading.Event) -> threading.Thread:
+    """Users of the service: 25 requests a second to its URL (bounded), until ``stop``."""
+    import httpx
+
+    def run() -> None:
+        with httpx.Client(timeout=5) as client:
+            for _ in range(25 * 300):
+                if stop.is_set():
+                    return
+                try:
+                    client.get(url + "/api/hints")
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.04)
+
+    thread = threading.Thread(target=run, name="users", daemon=True)
+    thread.start()
+    return thread
+
+
+def _rollout(sandbox: Sandbox, url: str, title: str, receiver: Receiver, checklist: Path) -> int:
+    cmd = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests_smoke", "tests_metrics",
+        "--revision-url", url, "--service", SERVICE, "--region", sandbox.region, "--project", sandbox.project,
+        f"--checklist={checklist}", "--rollout", "10,100", "--soak", "10s", "--probe-interval", "2s",
+    ]  # fmt: skip
+    shown = " ".join(["pytest", *cmd[5:]])
+    print(f"\n=== {title}\n$ REVGATE_NOTIFY=$WEBHOOK {shown}", flush=True)
+    env = {**os.environ, **sandbox.env, "REVGATE_NOTIFY": receiver.url}
+    stop = threading.Event()
+    users = _users(sandbox.service_url(SERVICE), stop)
+    started = time.monotonic()
+    try:
+        code = subprocess.call(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL)
+    finally:
+        stop.set()
+        users.join(timeout=10)
+    verdicts = {0: "PASS: carried to 100 %, watched all the way", 1: "FAIL: rolled back mid-rollout"}
+    print(f"--> {verdicts.get(code, f'exit {code}')} ({time.monotonic() - started:.1f} s)", flush=True)
+    receiver.show()
+    return code
+
+
+def _rollouts(home: Path, receiver: Receiver) -> tuple[int, int]:
+    """A good revision carried to 100 %, then a canary breaking mid-soak, on a sandbox sampling every 2 s."""
+    home = home.with_name(home.name + "-rollouts")
+    if home.exists():
+        lifecycle.stop(home)
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    checklist = home / "rollout-checklist.toml"
+    checklist.write_text(ROLLOUT_CHECKLIST)
+    sandbox = Sandbox.up(home / "sandbox", sample_period=2)
+    try:
+        stable = sandbox.deploy(SERVICE)
+        good = sandbox.deploy(SERVICE, tag="next", no_traffic=True)
+        print(f"\nA second local Cloud Run, sampling Cloud Monitoring every 2 s: {stable} serves 100 %, {good} is tagged next")
+        ok = _rollout(sandbox, sandbox.tag_url(SERVICE, "next"), f"Roll out {good} with users on the service", receiver, checklist)
+        print(f"\nTraffic after:\n{_traffic_table(sandbox)}")
+        breaking = sandbox.deploy(SERVICE, tag="breaking", no_traffic=True, faults=["error_rate:1@after=12s"])
+        print(f"\nDeployed {breaking}: healthy for 12 s, then every answer is a 500 (it breaks under traffic)")
+        bad = _rollout(sandbox, sandbox.tag_url(SERVICE, "breaking"), f"Roll out {breaking}", receiver, checklist)
+        print(f"\nTraffic after:\n{_traffic_table(sandbox)}")
+        return ok, bad
+    finally:
+        sandbox.down()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=REPO / ".sandbox" / "demo", help="sandbox state folder")
@@ -141,10 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         logged = _gate(sandbox, sandbox.tag_url(SERVICE, "noisy"), f"Gate the canary {noisy}", receiver)
         print(f"\nTraffic after:\n{_traffic_table(sandbox)}")
 
+        rolled, broke = _rollouts(args.home, receiver)
+
         print(f"\nDemo done in {time.monotonic() - started:.1f} s.")
         if args.keep:
             print(f"The sandbox keeps running: python -m sandbox --home {args.home} status | down")
-        return 0 if (good == 0 and bad == 1 and logged == 1) else 1
+        return 0 if (good == 0 and bad == 1 and logged == 1 and rolled == 0 and broke == 1) else 1
     finally:
         receiver.close()
         if not args.keep:
