@@ -250,4 +250,4 @@ def _selectors_of(item: pytest.Item) -> list[str]:
     if callspec is None:
         return []
     page = callspec.params.get("page_check")
-    return list(getattr(page, "selectors", []) or [])
+    return [*(getattr(page, "selectors", []) or []), *(getattr(page, "absent", []) or [])]  # absent: selectors too

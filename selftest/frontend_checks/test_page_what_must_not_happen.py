@@ -224,3 +224,9 @@ def test_one_asset_served_as_html_names_what_was_asked_and_allow_mime_mismatch_a
         f"  - request GET {site}/static/gone.css: a stylesheet was asked, and 200 text/html came back "
         "(an app's page instead of a missing file?)"
     ) in run.stdout, run
+
+
+def test_an_absent_selector_the_browser_cannot_parse_is_a_usage_error(site, run_suite, page_checklist, output_dir):
+    text = '[[page]]\nid = "bad"\npath = "/healthy"\nabsent = ["div[[["]\n'
+    run = run_suite("tests_frontend", "--revision-url", site, f"--checklist={page_checklist(text)}", f"--output={output_dir}")
+    run.assert_usage_error("div[[[")
