@@ -119,12 +119,19 @@ def check_pytest_timeout(config: pytest.Config, settings: Any) -> None:
     timeout, method = _timeout_settings(config)
     if timeout <= 0:
         return
-    health = settings.checklist.health
-    floor = max(TIMEOUT_FLOOR, 3 * settings.request_timeout, (health.ready_budget if health else 0) + settings.request_timeout)
+    checklist = settings.checklist
+    health = checklist.health
+    floor = max(
+        TIMEOUT_FLOOR,
+        3 * settings.request_timeout,
+        (health.ready_budget if health else 0) + settings.request_timeout,
+        *(ws.timeout * (len(ws.exchanges()) + 1) for ws in checklist.websocket),
+        *(2 * (page.timeout or settings.request_timeout) for page in checklist.page),
+    )
     if timeout < floor:
         raise ConfigError(
             f"pytest-timeout's --timeout {timeout:g} s is shorter than a healthy check may take "
-            f"(at least {floor:g} s here: the [health] readiness budget and the request timeout): "
+            f"(at least {floor:g} s here: the [health] readiness budget, the request, WebSocket and page timeouts): "
             f"give --timeout {floor:g} or more, or 0 for none"
         )
     if method == "thread":

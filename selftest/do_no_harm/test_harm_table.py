@@ -209,3 +209,22 @@ def test_the_healthy_canary_passes_with_the_same_gate_and_reports_its_exit_statu
     data = json.loads(report.read_text())
     assert (data["verdict"], data["exit_status"]) == ("PASS", 0)
 
+
+
+def test_pytest_timeout_ending_a_check_is_the_gate_s_own_timing_not_verified(sb, healthy, tmp_path):
+    """--timeout above every check's own timeout, but below the metric check's wait for data: the
+    timeout ends the check, which is the gate's timing, not the revision's answer (it was a FAIL)."""
+    before = _state(sb, healthy["service"])
+    case = Case(
+        "pytest-timeout-fires", 6, "", sections=("tests_metrics",),
+        toml={"more": "[metrics]\nmin_requests = 20\nmax_error_rate = 0.05\n"},
+        args=("--timeout=31", "--metrics-timeout=90", "--warmup-requests=0"),
+    )
+    run, report = _run(sb, healthy, tmp_path, case)
+
+    assert run.returncode == 6, run
+    line = next(line for line in run.stdout.splitlines() if line.startswith("  NOT VERIFIED test_metric[error-rate]"))
+    assert "the gate's own time limit ended the check (Timeout (>31.0s) from pytest-timeout.)" in line, line
+    assert _state(sb, healthy["service"]) == before
+    assert sb.calls("UpdateService") == 0
+    assert json.loads(report.read_text())["exit_status"] == 6
