@@ -30,7 +30,12 @@ from .plan import PlanError, baseline_of, choose_split
 from .target import RollbackTarget, rollback_target
 from .traffic import RevisionInfo, TrafficEntry, serving
 
-__all__ = ["Deployment", "deployment_key", "service_snapshot_key", "resolve_deployment"]
+__all__ = ["AdminApiUnavailable", "Deployment", "deployment_key", "service_snapshot_key", "resolve_deployment"]
+
+
+class AdminApiUnavailable(ConfigError):
+    """The Cloud Run Admin API did not answer at start (unavailable, deadline, retries spent): the
+    gate's own problem, not the input's: NOT VERIFIED (exit 6), nothing checked, nothing changed."""
 
 SERVICE_ENV = ("CLOUD_RUN_SERVICE",)
 REGION_ENV = ("CLOUD_RUN_REGION", "CLOUDSDK_RUN_REGION")
@@ -310,7 +315,9 @@ def resolve_deployment(config: pytest.Config, *, revision_url: str) -> tuple[Dep
     except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
         raise ConfigError(f"cannot read service {name}: {type(exc).__name__}: {exc.message}") from None
     except gexc.RetryError as exc:
-        raise ConfigError(f"the Cloud Run Admin API does not answer for {name}: {exc}") from None
+        raise AdminApiUnavailable(f"the Cloud Run Admin API does not answer for {name}: {exc}") from None
+    except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.ResourceExhausted) as exc:
+        raise AdminApiUnavailable(f"the Cloud Run Admin API does not answer for {name}: {type(exc).__name__}: {exc.message}") from None
     except gexc.GoogleAPICallError as exc:
         raise ConfigError(f"cannot read service {name}: {type(exc).__name__}: {exc.message}") from None
     except credential_errors as exc:

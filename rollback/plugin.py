@@ -23,7 +23,7 @@ from revgate.errors import RevgateError
 from revgate.results import is_gating_failure
 from revgate.settings import settings_key
 
-from .deployment import Deployment, deployment_key, resolve_deployment, resolve_mode, service_snapshot_key
+from .deployment import AdminApiUnavailable, Deployment, deployment_key, resolve_deployment, resolve_mode, service_snapshot_key
 from .runner import RollbackRunner
 
 __all__ = ["deployment_of", "runner_key"]
@@ -55,6 +55,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         deployment, service = resolve_deployment(config, revision_url=settings.revision_url)
         if deployment is None:
             resolve_mode(config, service_known=False)
+    except AdminApiUnavailable as exc:  # not bad input: the gate could not check (exit 6, one line)
+        from revgate.errors import NOT_VERIFIED_EXIT
+
+        pytest.exit(f"NOT VERIFIED: {exc}; nothing was checked and the traffic is unchanged", returncode=NOT_VERIFIED_EXIT)
     except RevgateError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[deployment_key] = deployment

@@ -228,3 +228,21 @@ def test_pytest_timeout_ending_a_check_is_the_gate_s_own_timing_not_verified(sb,
     assert _state(sb, healthy["service"]) == before
     assert sb.calls("UpdateService") == 0
     assert json.loads(report.read_text())["exit_status"] == 6
+
+
+def test_the_admin_api_not_answering_at_start_is_not_verified_not_bad_input(sb, healthy, tmp_path):
+    before = _state(sb, healthy["service"])
+    sb.inject("GetService", "UNAVAILABLE", -1)  # retried within the start's bound, then given up
+    try:
+        run, report = _run(sb, healthy, tmp_path, Case("admin-api-down", 6, ""))
+    finally:
+        sb.inject("GetService", "UNAVAILABLE", 0)
+
+    assert run.returncode == 6, run
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "NOT VERIFIED: the Cloud Run Admin API does not answer for" in lines[0], run
+    assert "Traceback" not in run.output
+    assert _state(sb, healthy["service"]) == before
+    assert sb.calls("UpdateService") == 0
+    data = json.loads(report.read_text())
+    assert (data["verdict"], data["exit_status"]) == ("NOT VERIFIED", 6), data
