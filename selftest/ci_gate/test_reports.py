@@ -96,8 +96,12 @@ def test_bad_report_path_and_retries_are_usage_errors(sandbox: Sandbox, service:
     url = sandbox.service_url(service)
     missing = tmp_path / "no-such-dir" / "report.json"
     run = run_suite("tests_smoke", f"--revision-url={url}", f"--report-json={missing}", env=sandbox.env)
+    assert run.returncode == 0 and missing.is_file(), run  # its folder is created, as --output's is
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    run = run_suite("tests_smoke", f"--revision-url={url}", f"--report-json={blocked / 'report.json'}", env=sandbox.env)
     assert run.returncode == 4
-    assert f"--report-json {missing}: the directory" in run.stderr
+    assert f"--report-json {blocked / 'report.json'}: cannot create the directory {blocked}" in run.stderr
     assert "Traceback" not in run.output
 
     run = run_suite("tests_smoke", f"--revision-url={url}", "--retries", "many", env=sandbox.env)
