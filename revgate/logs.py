@@ -15,7 +15,9 @@ So before judging, the gate sends one probe request of its own to the revision U
    ``httpRequest.requestUrl`` holding the id);
 2. the container's own pipeline's: an entry the instance wrote in any of its own log names (stdout,
    stderr, a client library's log) that holds the probe's id (an application that logs each request,
-   as most web servers do) or is timestamped at or after the probe's request.
+   as most web servers do; for one that logs only errors and refusals, the gate also asks for
+   ``/revgate-logs-probe-ID?revgate-logs-probe=ID``, a path no application serves, whose 404 most
+   servers log) or is timestamped at or after the probe's request.
 
 Then it waits a settle margin (``--logs-settle``, default Logging's ``buffer_window`` default, 2 s),
 for the log names that proved nothing, and reads. The window is ``[start, end]``: ``start`` is the
@@ -77,6 +79,8 @@ __all__ = [
     "add_logs_options",
     "is_own_request",
     "judge_logs",
+    "missing_probe_path",
+    "probe_path",
     "resolve_logs_options",
     "wait_for_probe",
 ]
@@ -185,6 +189,12 @@ def probe_path(path: str) -> tuple[str, str]:
     probe_id = uuid.uuid4().hex
     sep = "&" if "?" in path else "?"
     return f"{path}{sep}{PROBE_PARAM}={probe_id}", probe_id
+
+
+def missing_probe_path(probe_id: str) -> str:
+    """A path no application serves, with the probe's id: most servers that do not log a 200 log a 404
+    (JupyterLab logs 2xx at DEBUG and 4xx at WARNING), so the instance writes a line because of the probe."""
+    return f"/{PROBE_PARAM}-{probe_id}?{PROBE_PARAM}={probe_id}"
 
 
 def poll_interval(timeout: float) -> float:
@@ -336,7 +346,11 @@ def is_own_request(entry: Entry, own_statuses: frozenset[int]) -> bool:
     answers, the logs check does not. So is the probe request (of this run or an earlier one) answered
     4xx: an application may refuse the unknown query parameter (Datasette reads a table's parameters
     as column filters: 400 "no such column"); a 5xx answer to it stays a problem."""
-    if entry.kind != "requests" or not entry.user_agent.startswith("revgate"):
+    if entry.kind != "requests":
+        # the application's own line about the gate's probe (a 403 or 404 it logs at WARNING): the
+        # probe's evidence, not a problem; at ERROR or above it stays one
+        return f"{PROBE_PARAM}=" in entry.text and _severity_rank(entry.severity) < _severity_rank("ERROR")
+    if not entry.user_agent.startswith("revgate"):
         return False
     return entry.status in own_statuses or (f"{PROBE_PARAM}=" in entry.text and 400 <= entry.status < 500)
 

@@ -16,7 +16,7 @@ import pytest
 from revgate import own_requests
 from revgate.checklist import Checklist
 from revgate.errors import ConfigError, NotVerified
-from revgate.logs import LogsOptions, LogsWindow, probe_path, resolve_logs_options, wait_for_probe
+from revgate.logs import LogsOptions, LogsWindow, missing_probe_path, probe_path, resolve_logs_options, wait_for_probe
 from revgate.logs_query import LoggingUnavailable, LogQueries, LogScope
 from revgate.metrics_plugin import deployment_of, progress_writer
 from revgate.target import Target
@@ -94,6 +94,9 @@ def logs_window(
     probe = target.request("GET", path, auth=False)
     own_requests.record("logs probe", probe.status)  # left out of the metric checks
     answered = probe.status is not None
+    # and a path no application serves: an application that does not log a 200 usually logs a 404
+    missing = target.request("GET", missing_probe_path(probe_id), auth=False)
+    own_requests.record("logs probe", missing.status)
     end = time.time()
     try:
         return wait_for_probe(
