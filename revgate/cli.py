@@ -93,7 +93,11 @@ def _describe(checklist: object) -> str:
         n = len(checklist.entries(section))  # type: ignore[attr-defined]
         if n:
             counts.append(f"{n} {section.replace('_', ' ')}")
-    return ", ".join(counts) + " check(s)" if counts else "no checks (a run would verify nothing)"
+    text = ", ".join(counts) + " check(s)" if counts else "no checks (a run would verify nothing)"
+    rollout = getattr(checklist, "rollout", None)
+    if rollout is not None:
+        text += f"; rollout {' -> '.join(f'{p} %' for p in rollout.steps)}"
+    return text
 
 
 def init(argv: list[str]) -> int:

@@ -103,6 +103,10 @@ class Rollout:
         self.runner = self.config.stash.get(runner_key, None)
         self.settings = self.config.stash[settings_key]
         self.already_at_first = already_at_first
+        from .rollback import cloudrun
+
+        self.latest = cloudrun.short_name(getattr(self.snapshot, "latest_created_revision", "") or "")
+        """The service's newest revision when the run started: a newer one is someone else's deploy."""
         items = [item for item in session.items if item not in deferred]
         self.requests = [i for i in items if _kind(i) == "request"]
         self.pages = [i for i in items if _kind(i) == "page"]
@@ -191,7 +195,10 @@ class Rollout:
         except Exception as exc:  # noqa: BLE001 - the Admin API not answering is not the revision's failure
             return self._end(step, "NOT VERIFIED", f"the service could not be read after the promotion: {exc}")
         expected = serving(cloudrun.traffic_of(fresh))
-        latest = cloudrun.short_name(fresh.latest_created_revision or "")
+        newest = cloudrun.short_name(fresh.latest_created_revision or "")
+        if self.latest and newest and newest != self.latest:
+            return self._end(step, "STOPPED", f"a new revision, {newest}, was deployed during the rollout")
+        latest = self.latest or newest
         if self.runner is not None:
             self.runner.gate_split = expected
         self._announce(
