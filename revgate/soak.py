@@ -176,6 +176,13 @@ class Rollout:
         if promote:
             from .rollback.promote import promote as promote_to
 
+            try:
+                before = cloudrun.short_name(cloudrun.get_service(self.services, self.deployment.service_name).latest_created_revision or "")
+            except Exception:  # noqa: BLE001 - the promotion's own fresh read will say what is wrong
+                before = ""
+            if self.latest and before and before != self.latest:
+                return self._end(step, "STOPPED", f"a new revision, {before}, was deployed during the rollout")
+
             promotion = promote_to(
                 self.deployment,
                 self.snapshot,
@@ -197,7 +204,8 @@ class Rollout:
         expected = serving(cloudrun.traffic_of(fresh))
         newest = cloudrun.short_name(fresh.latest_created_revision or "")
         if self.latest and newest and newest != self.latest:
-            return self._end(step, "STOPPED", f"a new revision, {newest}, was deployed during the rollout")
+            return self._end(step, "STOPPED", f"a new revision, {newest}, was deployed while {self.record.revision} "
+                             f"was being promoted to {step.percent} % (the promotion stands: {describe_traffic(cloudrun.traffic_of(fresh))})")
         latest = self.latest or newest
         if self.runner is not None:
             self.runner.gate_split = expected
@@ -220,7 +228,8 @@ class Rollout:
         if verdict == "FAIL":
             record.message = f"step {step.index + 1} ({step.percent} %) failed: {message}"
         elif verdict == "STOPPED":
-            record.message = f"stopped at step {step.index + 1} ({step.percent} %): {message}; revgate touched nothing"
+            untouched = "" if "the promotion stands" in message else "; revgate touched nothing"
+            record.message = f"stopped at step {step.index + 1} ({step.percent} %): {message}{untouched}"
         else:
             record.message = (
                 f"held at step {step.index + 1} ({step.percent} %): {message}. Go on by hand: {self._on_command(step)}; "
