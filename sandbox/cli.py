@@ -11,7 +11,7 @@ Commands::
     status [SERVICE] [--json]
     inject METHOD CODE [--times N] [--after N]   e.g. inject UpdateService UNAVAILABLE --times 1
     delete-revision REVISION              refused while it serves traffic or a tag names it
-    delay {operation,metrics,logs} SECONDS
+    delay {operation,metrics,logs} SECONDS [--log NAME]
     calls [--json]
     down
 
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     delay = sub.add_parser("delay", help="Set the operation delay, or the metrics or logs visibility delay.")
     delay.add_argument("which", choices=["operation", "metrics", "logs"])
     delay.add_argument("seconds", type=_seconds)
+    delay.add_argument("--log", default=None, metavar="NAME", help="logs only: the delay of one log name (stdout, stderr, requests, system or a log id).")
 
     calls = sub.add_parser("calls", help="How many times each fake API method was called.")
     calls.add_argument("--json", action="store_true", help="Print JSON.")
