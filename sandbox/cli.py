@@ -351,8 +351,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "delay":
         method = {"operation": "SetOperationDelay", "metrics": "SetMetricsDelay", "logs": "SetLogsDelay"}[args.which]
-        client.call(method, {"seconds": args.seconds})
-        print(f"{args.which} delay: {args.seconds:g}s")
+        client.call(method, {"seconds": args.seconds, **({"log": args.log} if args.log and args.which == "logs" else {})})
+        print(f"{args.which} delay: {args.seconds:g}s" + (f" for log {args.log}" if args.log and args.which == "logs" else ""))
         return 0
     if args.command == "calls":
         counts = client.call("Calls")["counts"]
