@@ -198,8 +198,9 @@ def missing_probe_path(probe_id: str) -> str:
 
 
 def poll_interval(timeout: float) -> float:
-    """Seconds between polls: at most 12 ListLogEntries calls a minute, well inside Cloud Logging's
-    read quota (60 ListLogEntries requests per minute per project, https://cloud.google.com/logging/quotas)."""
+    """Seconds between polls: at most 12 polls a minute, each one or two ListLogEntries calls (the
+    request log, the container's), inside the gate's budget (:data:`revgate.logs_query.CALLS_PER_MINUTE`,
+    half of Cloud Logging's 60 a minute per project, https://cloud.google.com/logging/quotas)."""
     return min(5.0, max(1.0, timeout / 10))
 
 
