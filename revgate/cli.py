@@ -100,6 +100,16 @@ def _describe(checklist: object) -> str:
     return text
 
 
+def _untouched_starter(path: Path) -> bool:
+    """The file is the plain starter ``revgate init`` wrote, never edited: ``init --from-url`` may replace it."""
+    from .starter import starter_checklist
+
+    try:
+        return path.read_text() == starter_checklist()[0]
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def init(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="revgate init",
@@ -125,7 +135,7 @@ def init(argv: list[str]) -> int:
     from .errors import RevgateError
     from .starter import starter_checklist
 
-    if ns.output.exists() and not ns.force:
+    if ns.output.exists() and not ns.force and not (ns.from_url and _untouched_starter(ns.output)):
         again = " ".join(["revgate init", *(["--from-url", ns.from_url] if ns.from_url else []), "--force"])
         print(
             f"revgate init: {ns.output} already exists and is kept; edit it, replace it ({again}), "

@@ -288,6 +288,8 @@ def _proposals(url: str) -> tuple[list[_Entry], list[str], list[str]]:
                 f"{path} answered 200 with {s.mime}",
             ))
 
+    entries += _openapi_entries(url, seen.get("/openapi.json"), taken={e.values.get("path") for e in entries}, notes=notes)
+
     root = seen["/"]
     page: dict[str, Any] = {"id": "home", "path": "/"}
     found = f"/ answered {root.status}" + (f" ({root.mime})" if root.mime else "")
@@ -300,6 +302,39 @@ def _proposals(url: str) -> tuple[list[_Entry], list[str], list[str]]:
         page["auth"] = True
     entries.append(_Entry("page", page, found))
     return entries, defaults, notes
+
+
+OPENAPI_MAX = 10
+"""``[[api]]`` entries taken from an OpenAPI document at most (the first parameterless GET operations)."""
+
+
+def _openapi_entries(url: str, doc: _Seen | None, *, taken: set[Any], notes: list[str]) -> list[_Entry]:
+    """``[[api]]`` entries for the parameterless GET operations of the OpenAPI document the service
+    serves (``/openapi.json``): a path without a ``{template}`` and without a required parameter.
+    Each is then tried like every proposal; the responses' schemas are not trusted: what the service
+    answers is."""
+    if doc is None or doc.status != 200 or not isinstance(doc.data, dict) or not isinstance(doc.data.get("paths"), dict):
+        return []
+    found: list[_Entry] = []
+    skipped = 0
+    for path, item in doc.data["paths"].items():
+        get = item.get("get") if isinstance(item, dict) else None
+        if not isinstance(path, str) or not path.startswith("/") or not isinstance(get, dict):
+            continue
+        shared = item.get("parameters") if isinstance(item.get("parameters"), list) else []
+        own = get.get("parameters") if isinstance(get.get("parameters"), list) else []
+        required = [p for p in shared + own if isinstance(p, dict) and (p.get("required") or p.get("in") == "path")]
+        if "{" in path or required or path in taken:
+            continue
+        if len(found) >= OPENAPI_MAX:
+            skipped += 1
+            continue
+        secured = bool(get.get("security", doc.data.get("security")))
+        values = {"id": _entry_id(path), "path": path, "auth": secured, "status": 200}
+        found.append(_Entry("api", values, f"GET {path} in the service's OpenAPI document ({'needs' if secured else 'no'} security)"))
+    if skipped:
+        notes.append(f"# {skipped} more parameterless GET operations of /openapi.json were left out (at most {OPENAPI_MAX})")
+    return found
 
 
 def _render(entries: list[_Entry], defaults: list[str], notes: list[str], *, trial: bool) -> str:
