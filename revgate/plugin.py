@@ -12,7 +12,8 @@
   :class:`~revgate.errors.NotVerified`: no metric data, an inconclusive
   baseline, logs not shown complete; or a check failed because Cloud Monitoring
   or Cloud Logging did not answer, or the browser could not be set up; or revgate's own code crashed, see
-  :data:`CRASHES`; or every check was skipped, or none ran):
+  :data:`CRASHES`; or its own HTTP client could not form a request, or pytest-timeout ended the check
+  (the gate's own timing); or every check was skipped, or none ran):
   exit :data:`~revgate.errors.NOT_VERIFIED_EXIT`, no rollback, no promotion.
   PASS otherwise. Failures of advisory checks alone do not fail the run.
 """
