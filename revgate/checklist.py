@@ -653,7 +653,8 @@ MAX_MEMORY = 32 * 1024**3
 (cloud.google.com/run/docs/configuring/services/memory-limits)."""
 MIN_CPU = Decimal("0.08")
 MAX_CPU = Decimal(8)
-"""Cloud Run's CPU limits: 0.08 to 8 vCPU (cloud.google.com/run/docs/configuring/services/cpu)."""
+"""Cloud Run's CPU limits: 0.08 to 8 vCPU (cloud.google.com/run/docs/configuring/services/memory-limits,
+the table of the memory each CPU value allows: ".08 vCPU" to "8 vCPU")."""
 
 REVISION_KEYS = (
     "image", "memory", "cpu", "timeout_s", "concurrency", "min_instances", "max_instances", "port",
@@ -895,8 +896,8 @@ class Suite(_Section):
 
 
 LOGGING_FILTER_LIMIT = 20_000
-"""Characters a Cloud Logging query may have (cloud.google.com/logging/docs/view/logging-query-language:
-"a query can't exceed 20,000 characters")."""
+"""Characters a Cloud Logging query may have (cloud.google.com/logging/quotas, "Logging usage limits":
+the length of a Logging query language query is at most 20,000 characters, a limit that cannot be raised)."""
 FILTER_RESERVE = 2_000
 """Characters the rest of the logs check's filter takes (the resource, revisions, time range, log names)."""
 
