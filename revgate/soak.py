@@ -530,6 +530,7 @@ class _MetricsWatch:
         """The limits over ``[since, now]`` (at least 60 s); with ``baselines``, the comparisons too."""
         from .metrics import MetricsOptions, MonitoringUnavailable, collect, judge_baseline, judge_limit
         from .metrics_query import Window
+        from .target import SENT
 
         seconds = max(60, math.ceil(now - since))  # Cloud Monitoring's shortest alignment period is 60 s
         options = MetricsOptions(window=seconds, timeout=0.0, no_data="skip", warmup_requests=0)
@@ -539,7 +540,11 @@ class _MetricsWatch:
                            selected=self.selected)
         except MonitoringUnavailable as exc:
             return _Judged(Seen("not-verified", "metrics", str(exc)))
-        data = dataclasses.replace(data, counts=self._without_own(data.counts, data.window))
+        # every request of the gate in the window is taken out here (its readiness retries, refusal
+        # probes and logs probes among them), so the run-wide count of those is not taken out again
+        own = sum(1 for at, status in list(SENT) if status and data.window.start - OWN_SLACK <= at <= data.window.end)
+        data = dataclasses.replace(data, counts=self._without_own(data.counts, data.window), own={},
+                                   own_described=f"{own} requests of the gate")
         requests = data.requests((self.revision,))
         errors = data.errors((self.revision,))
         judged = _Judged(Seen(), requests=requests, error_rate=errors / requests if requests else None, latest=latest)
