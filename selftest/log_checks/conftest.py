@@ -73,7 +73,9 @@ def gate(sandbox: Sandbox, run_suite: Callable[..., object], tmp_path: Path) -> 
             f"--service={service}",
             *extra,
             *args,
-            env={**sandbox.env, **(env or {})},
+            # a short settle margin unless the test sets one: the sandbox's log names arrive in order
+            # unless a test delays one (production's default, 2 s, is Cloud Logging's buffer_window)
+            env={**sandbox.env, "REVGATE_LOGS_SETTLE": "0.5", **(env or {})},
             timeout=timeout,
         )
 
