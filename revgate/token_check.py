@@ -61,13 +61,15 @@ def serving_revision_refuses(config: pytest.Config, settings: Any, check: Any, r
     reason names what was asked and what it answered; an acceptance there leaves the failure as it is)."""
     from .target import Target
 
+    method = getattr(check, "method", "GET")  # [[api]] has one; [health] is a GET
     for base, what, attempts in _serving_urls(config):
         other = Target(settings=dataclasses.replace(settings, revision_url=base))
         try:
             answers = []
             for _ in range(attempts):
                 probe = other.request(
-                    check.method, check.path, auth=True, body=check.body, check=check, headers=check.headers, fresh=True
+                    method, check.path, auth=True, body=getattr(check, "body", None), check=check,
+                    headers=getattr(check, "headers", None) or {}, fresh=True,
                 )
                 answers.append(probe.status)
                 if probe.status not in REFUSED:
@@ -76,7 +78,7 @@ def serving_revision_refuses(config: pytest.Config, settings: Any, check: Any, r
             other.close()
         seen = ", ".join(str(s) for s in answers)
         return (
-            f"the token is refused by the serving revision as well: {check.method} {refused.url} answered "
+            f"the token is refused by the serving revision as well: {method} {refused.url} answered "
             f"{refused.status}, and {what} answered {seen} to the same request; the token is wrong or was "
             "rotated (check REVGATE_AUTH_TOKEN or --auth-token-file), the revision is not judged, traffic unchanged"
         )

@@ -9,9 +9,12 @@ import pytest
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from revgate.checklist import Health, statuses
+from revgate.errors import not_verified
 from revgate.judge import fail, missing_subset
 from revgate.plugin import readiness_of
+from revgate.settings import settings_key
 from revgate.target import Probe, Target
+from revgate.token_check import REFUSED, serving_revision_refuses
 
 
 def _when_ready(target: Target, check: Health, budget: float) -> tuple[Probe, int]:
@@ -41,6 +44,11 @@ def test_health(target: Target, health_check: Health, request: pytest.FixtureReq
     waited = f" ({attempts} attempts within the {check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
     codes = statuses(check.status)
     if probe.status not in codes or not probe.answered:
+        if check.auth and probe.status in REFUSED and target.has_token:
+            # a wrong token, or a revision that broke its auth? the serving revision tells them apart
+            reason = serving_revision_refuses(request.config, request.config.stash[settings_key], check, probe)
+            if reason is not None:
+                not_verified(reason)
         fail(probe.describe(f"{' or '.join(map(str, codes))}{waited}"))
     if check.contains is not None and check.contains not in probe.body.decode("utf-8", errors="replace"):
         fail(f"unexpected health answer: the body does not contain {check.contains!r}; {probe.describe()}")

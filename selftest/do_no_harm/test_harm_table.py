@@ -184,13 +184,17 @@ def test_bad_input_stops_at_start_and_changes_nothing(sb, healthy, tmp_path, cas
 
 def test_a_rotated_token_is_refused_by_the_serving_revision_too_and_not_verified(sb, healthy, tmp_path):
     before = _state(sb, healthy["service"])
-    case = Case("rotated-token", 6, "", env={"REVGATE_AUTH_TOKEN": "rotated-secret-0001"})
+    case = Case(
+        "rotated-token", 6, "", env={"REVGATE_AUTH_TOKEN": "rotated-secret-0001"},
+        toml={"health": 'path = "/api/memory/user/stats"\nauth = true'},  # a [health] that needs the token too
+    )
     run, report = _run(sb, healthy, tmp_path, case)
 
     assert run.returncode == 6, run
-    line = next(line for line in run.stdout.splitlines() if line.startswith("  NOT VERIFIED test_api[stats]"))
-    assert "the token is refused by the serving revision as well" in line, line
-    assert "the service URL (serving " + healthy["stable"] in line, line
+    for check in ("test_api[stats]", "test_health[health]"):
+        line = next(line for line in run.stdout.splitlines() if line.startswith(f"  NOT VERIFIED {check}"))
+        assert "the token is refused by the serving revision as well" in line, line
+        assert "the service URL (serving " + healthy["stable"] in line, line
     assert "rotated-secret-0001" not in run.output
     assert _state(sb, healthy["service"]) == before
     assert sb.calls("UpdateService") == 0
