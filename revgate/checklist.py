@@ -158,7 +158,8 @@ def _auth_header(value: str | None) -> str | None:
 
 
 def _auth_scheme(value: str | None) -> str | None:
-    if value is not None and (value != value.strip() or any(c.isspace() for c in value)):
+    # RFC 9110 section 11.1: auth-scheme = token (so visible ASCII: an HTTP header can carry it)
+    if value is not None and value != "" and not HEADER_NAME.match(value):
         raise ValueError(f"{value!r} is not an auth scheme: one word like 'Bearer' or 'token', or '' for the bare token")
     return value
 

@@ -97,6 +97,8 @@ START = [
     Case("path-bad-percent", 4, "has a '%' that starts no escape", toml={"health": 'path = "/health%zz"'}),
     Case("header-not-latin-1", 4, "the value has a character outside Latin-1",
          toml={"api": 'headers = { X-Team = "\u20ac-team" }'}),
+    Case("auth-scheme-non-ascii", 4, "[[api]] 'stats' key 'auth_scheme': 'Bear\u20acr' is not an auth scheme",
+         toml={"api": 'auth_scheme = "Bear\u20acr"'}),
     Case("subprotocol-space", 4, "subprotocol 'chat v2' is not a token", toml={"ws": 'subprotocols = ["chat v2"]'}),
     Case("deny-everything", 4, "deny pattern '.*' matches every line", toml={"more": '[[logs]]\nid = "all"\ndeny = [".*"]\n'}),
     Case("deny-the-probe", 4, "deny pattern 'revgate' matches the gate's own probe request",
