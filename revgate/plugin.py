@@ -208,6 +208,17 @@ class _XdistHooks:
     def pytest_configure_node(node: Any) -> None:
         node.workerinput[WORKERINPUT_KEY] = settings_of(node.config).to_workerinput()
 
+    @staticmethod
+    def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+        """The controller collects nothing under xdist: the token rule (a check that needs the API token
+        and none given is exit 4 before any check) is applied to the first worker's collected ids."""
+        from . import start_checks
+
+        try:
+            start_checks.check_token_for_ids(node.config, ids)
+        except RevgateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash.get(settings_key, None)

@@ -232,17 +232,9 @@ def check_selected(session: pytest.Session, *, deselected: int) -> None:
             "fix the expression (--collect-only lists the checks' ids) or leave it out"
         )
     if settings.token is None:
-        needing = [item for item in items if _needs_token(item)]
+        needing = [item.name for item in items if _needs_token(item)]
         if needing:
-            if settings.token_source == "empty":
-                why = "REVGATE_AUTH_TOKEN is set but empty (a CI secret's name misspelled?)"
-            else:
-                why = "none was given"
-            more = f" (and {len(needing) - 1} more)" if len(needing) > 1 else ""
-            raise ConfigError(
-                f"{needing[0].name}{more} needs the API token (auth = true), and {why}: set REVGATE_AUTH_TOKEN "
-                "or pass --auth-token-file FILE, or leave those checks out (--sections, -k)"
-            )
+            _refuse_missing_token(settings, needing)
     selectors = sorted({s for item in items for s in _selectors_of(item)})
     if selectors:
         from .selector_check import unusable_selector
@@ -258,3 +250,42 @@ def _selectors_of(item: pytest.Item) -> list[str]:
         return []
     page = callspec.params.get("page_check")
     return [*(getattr(page, "selectors", []) or []), *(getattr(page, "absent", []) or [])]  # absent: selectors too
+
+
+_SECTION_OF_TEST = {"test_api": "api", "test_health": "health", "test_websocket": "websocket", "test_latency": "latency", "test_page": "page"}
+"""The suite's tests whose checklist entry may need the API token, by function name."""
+
+
+def check_token_for_ids(config: pytest.Config, ids: list[str]) -> None:
+    """The token rule of :func:`check_selected` on collected test ids (``path::test_api[ID]``), for
+    pytest-xdist's controller, which has ids and no items."""
+    from .settings import settings_key
+
+    settings = config.stash.get(settings_key, None)
+    if settings is None or settings.token is not None:
+        return
+    needing = []
+    for nodeid in ids:
+        name, _, param = nodeid.rsplit("::", 1)[-1].partition("[")
+        section = _SECTION_OF_TEST.get(name)
+        if section is None:
+            continue
+        param = param.rstrip("]")
+        for entry in settings.checklist.entries(section):
+            if getattr(entry, "auth", False) is True and (param == entry.id or param.startswith(f"{entry.id}-")):
+                needing.append(nodeid.rsplit("::", 1)[-1])
+                break
+    if needing:
+        _refuse_missing_token(settings, needing)
+
+
+def _refuse_missing_token(settings: Any, needing: list[str]) -> None:
+    if settings.token_source == "empty":
+        why = "REVGATE_AUTH_TOKEN is set but empty (a CI secret's name misspelled?)"
+    else:
+        why = "none was given"
+    more = f" (and {len(needing) - 1} more)" if len(needing) > 1 else ""
+    raise ConfigError(
+        f"{needing[0]}{more} needs the API token (auth = true), and {why}: set REVGATE_AUTH_TOKEN "
+        "or pass --auth-token-file FILE, or leave those checks out (--sections, -k)"
+    )

@@ -78,6 +78,8 @@ START = [
     Case("token-empty-env", 4, "needs the API token (auth = true), and REVGATE_AUTH_TOKEN is set but empty",
          env={"REVGATE_AUTH_TOKEN": ""}),
     Case("token-missing", 4, "test_api[stats] needs the API token (auth = true), and none was given", drop_token=True),
+    Case("token-missing-xdist", 4, "test_api[stats] needs the API token (auth = true), and none was given",
+         drop_token=True, args=("-n", "2")),
     Case("token-file-empty", 4, "is empty: put the API token in it", args=("--auth-token-file={tmp}/token",),
          files={"token": b"\n"}),
     # timeouts: at least 0.1 s, pytest-timeout's too
