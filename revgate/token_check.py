@@ -56,9 +56,16 @@ def _serving_urls(config: pytest.Config) -> list[tuple[str, str, int]]:
     return urls
 
 
-def serving_revision_refuses(config: pytest.Config, settings: Any, check: Any, refused: Any) -> str | None:
+def serving_revision_refuses(
+    config: pytest.Config, settings: Any, check: Any, refused: Any, *, auth: bool = True
+) -> str | None:
     """When the rollback target refuses the same request too: the NOT VERIFIED reason, else None (the
-    reason names what was asked and what it answered; an acceptance there leaves the failure as it is)."""
+    reason names what was asked and what it answered; an acceptance there leaves the failure as it is).
+
+    ``auth``: the request carried the API token (else only what every request carries: the ID token
+    of an IAM-protected service, when given). Refused without the token as well, the gate's own
+    credentials or the checklist are wrong (a missing ID token, an endpoint the checklist calls public
+    that every revision protects), never this revision."""
     from .target import Target
 
     method = getattr(check, "method", "GET")  # [[api]] has one; [health] is a GET
@@ -68,7 +75,7 @@ def serving_revision_refuses(config: pytest.Config, settings: Any, check: Any, r
             answers = []
             for _ in range(attempts):
                 probe = other.request(
-                    method, check.path, auth=True, body=getattr(check, "body", None), check=check,
+                    method, check.path, auth=auth, body=getattr(check, "body", None), check=check,
                     headers=getattr(check, "headers", None) or {}, fresh=True,
                 )
                 answers.append(probe.status)
@@ -77,6 +84,13 @@ def serving_revision_refuses(config: pytest.Config, settings: Any, check: Any, r
         finally:
             other.close()
         seen = ", ".join(str(s) for s in answers)
+        if not auth:
+            return (
+                f"the serving revision refuses the same request as well: {method} {refused.url} answered "
+                f"{refused.status} without the API token, and {what} answered {seen}; the gate's credentials "
+                "(an IAM-protected service needs --id-token or REVGATE_ID_TOKEN) or the checklist (auth = false "
+                "for an endpoint that needs the token) are wrong, the revision is not judged, traffic unchanged"
+            )
         return (
             f"the token is refused by the serving revision as well: {method} {refused.url} answered "
             f"{refused.status}, and {what} answered {seen} to the same request; the token is wrong or was "

@@ -59,9 +59,10 @@ def test_api(target: Target, api_check: Api, pytestconfig: pytest.Config) -> Non
         session=check.session,
     )
     if probe.status not in statuses(check.status) or not probe.answered:
-        if check.auth and probe.status in REFUSED and target.has_token:
-            # a wrong token, or a revision that broke its auth? the serving revision tells them apart
-            reason = serving_revision_refuses(pytestconfig, pytestconfig.stash[settings_key], check, probe)
+        if probe.status in REFUSED:
+            # wrong credentials, or a revision that broke its auth? the serving revision tells them apart
+            reason = serving_revision_refuses(pytestconfig, pytestconfig.stash[settings_key], check, probe,
+                                              auth=bool(check.auth and target.has_token))
             if reason is not None:
                 not_verified(reason)
         fail(probe.describe(_expected(check)))

@@ -44,9 +44,10 @@ def test_health(target: Target, health_check: Health, request: pytest.FixtureReq
     waited = f" ({attempts} attempts within the {check.ready_budget:g} s readiness budget)" if attempts > 1 else ""
     codes = statuses(check.status)
     if probe.status not in codes or not probe.answered:
-        if check.auth and probe.status in REFUSED and target.has_token:
-            # a wrong token, or a revision that broke its auth? the serving revision tells them apart
-            reason = serving_revision_refuses(request.config, request.config.stash[settings_key], check, probe)
+        if probe.status in REFUSED:
+            # wrong credentials, or a revision that broke its auth? the serving revision tells them apart
+            reason = serving_revision_refuses(request.config, request.config.stash[settings_key], check, probe,
+                                              auth=bool(check.auth and target.has_token))
             if reason is not None:
                 not_verified(reason)
         fail(probe.describe(f"{' or '.join(map(str, codes))}{waited}"))
