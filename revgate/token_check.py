@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-__all__ = ["REFUSED", "SERVICE_URL_ATTEMPTS", "serving_revision_refuses"]
+__all__ = ["REFUSED", "SERVICE_URL_ATTEMPTS", "serving_revision_refuses", "serving_urls"]
 
 REFUSED = (401, 403)
 SERVICE_URL_ATTEMPTS = 3
 
 
-def _serving_urls(config: pytest.Config) -> list[tuple[str, str, int]]:
+def serving_urls(config: pytest.Config) -> list[tuple[str, str, int]]:
     """``(base URL, what it is, attempts)`` reaching the rollback target, best first."""
     from .results import deployment_of
 
@@ -69,7 +69,7 @@ def serving_revision_refuses(
     from .target import Target
 
     method = getattr(check, "method", "GET")  # [[api]] has one; [health] is a GET
-    for base, what, attempts in _serving_urls(config):
+    for base, what, attempts in serving_urls(config):
         other = Target(settings=dataclasses.replace(settings, revision_url=base))
         try:
             answers = []

@@ -207,7 +207,33 @@ def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Excha
     return result
 
 
-def test_websocket(target: Target, ws_check: WebSocket) -> None:
+def _refused_by_serving_revision(config, target: Target, check: WebSocket, url: str, session: str, status: int) -> str | None:  # noqa: ANN001
+    """The handshake refused 401/403: the same handshake to the revision a rollback would restore; refused
+    there too, the gate's credentials are wrong (NOT VERIFIED), else None (the revision under test broke)."""
+    import dataclasses
+
+    from revgate.settings import settings_key
+    from revgate.token_check import REFUSED, serving_urls
+
+    settings = config.stash[settings_key]
+    for base, what, attempts in serving_urls(config):
+        other = Target(settings=dataclasses.replace(settings, revision_url=base))
+        seen = []
+        for _ in range(attempts):
+            answer = _exchange(other, check, other.ws_url(check.path.replace("{session}", session)), session)
+            code = next((c for c in REFUSED if answer.error == f"handshake refused with HTTP {c}"), None)
+            if code is None:
+                return None
+            seen.append(str(code))
+        return (
+            f"the serving revision refuses the same WebSocket handshake as well: {url} answered {status}, and {what} "
+            f"answered {', '.join(seen)}; the gate's credentials (the API token, or the ID token of an IAM-protected "
+            "service) or the checklist are wrong, the revision is not judged, traffic unchanged"
+        )
+    return None
+
+
+def test_websocket(target: Target, ws_check: WebSocket, pytestconfig) -> None:  # noqa: ANN001
     if ws_check.auth and not target.has_token:
         fail(f"WebSocket {target.ws_url(ws_check.path)} needs the API token (auth = true), and none was given: "
              "set REVGATE_AUTH_TOKEN or pass --auth-token-file FILE")
@@ -215,6 +241,13 @@ def test_websocket(target: Target, ws_check: WebSocket) -> None:
     url = target.ws_url(ws_check.path.replace("{session}", session))
     auth = " (with token)" if ws_check.auth else ""
     result = _exchange(target, ws_check, url, session)
+    refused = next((c for c in (401, 403) if result.error == f"handshake refused with HTTP {c}"), None)
+    if refused is not None:
+        reason = _refused_by_serving_revision(pytestconfig, target, ws_check, url, session, refused)
+        if reason is not None:
+            from revgate.errors import not_verified
+
+            not_verified(reason)
     if result.error:
         fail(f"WebSocket {url}{auth}: {result.error} ({result.elapsed:.3f} s)")
     if not result.clean:

@@ -36,3 +36,36 @@ def test_a_canary_failing_on_its_own_is_still_rolled_back(canary, gate, traffic,
     result = gate(service, url, "--sections=smoke")
     assert result.run.returncode == 1, result.run
     assert traffic(service).split == {stable: 100}
+
+
+WS_CHECKLIST = """
+[health]
+ready_budget = 5
+
+[[websocket]]
+id = "session"
+path = "/ws/{session}"
+send = { type = "ping", id = 1 }
+expect = { type = "pong", id = 1 }
+timeout = 3
+"""
+
+
+def test_a_websocket_handshake_every_revision_refuses_is_not_verified(sb, gate, traffic, service, tmp_path):
+    stable = sb.deploy(service, faults=["ws_reject"])
+    candidate = sb.deploy(service, tag="canary", no_traffic=True, faults=["ws_reject"])
+    sb.update_traffic(service, to_revisions={stable: 90, candidate: 10})
+    (tmp_path / "checklist.toml").write_text(WS_CHECKLIST)
+    result = gate(service, sb.tag_url(service, "canary"), "--sections=smoke")
+    assert result.run.returncode == 6, result.run
+    assert "refuses the same WebSocket handshake as well" in result.output, result.output
+    assert traffic(service).split == {stable: 90, candidate: 10}
+
+
+def test_a_websocket_refused_by_the_canary_alone_is_rolled_back(canary, gate, traffic, service, tmp_path):
+    stable, candidate, url = canary(faults=("ws_reject",))
+    (tmp_path / "checklist.toml").write_text(WS_CHECKLIST)
+    result = gate(service, url, "--sections=smoke")
+    assert result.run.returncode == 1, result.run
+    assert "handshake refused with HTTP 403" in result.output
+    assert traffic(service).split == {stable: 100}
