@@ -69,3 +69,12 @@ def test_a_websocket_refused_by_the_canary_alone_is_rolled_back(canary, gate, tr
     assert result.run.returncode == 1, result.run
     assert "handshake refused with HTTP 403" in result.output
     assert traffic(service).split == {stable: 100}
+
+
+def test_a_page_every_revision_refuses_is_not_verified(canary, gate, traffic, service, tmp_path):
+    stable, candidate, url = canary(faults=())
+    (tmp_path / "checklist.toml").write_text('[[page]]\nid = "stats"\npath = "/api/memory/user/stats"\nauth = false\n')
+    result = gate(service, url, "tests_frontend")
+    assert result.run.returncode == 6, result.run
+    assert "the serving revision refuses the same request as well" in result.output, result.output
+    assert traffic(service).split == {stable: 90, candidate: 10}
