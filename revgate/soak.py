@@ -204,8 +204,8 @@ class Rollout:
         expected = serving(cloudrun.traffic_of(fresh))
         newest = cloudrun.short_name(fresh.latest_created_revision or "")
         if self.latest and newest and newest != self.latest:
-            return self._end(step, "STOPPED", f"a new revision, {newest}, was deployed while {self.record.revision} "
-                             f"was being promoted to {step.percent} % (the promotion stands: {describe_traffic(cloudrun.traffic_of(fresh))})")
+            return self._end(step, "STOPPED", f"a new revision, {newest}, was deployed during the rollout (seen right "
+                             f"after the promotion to {step.percent} %, which stands: {describe_traffic(cloudrun.traffic_of(fresh))})")
         latest = self.latest or newest
         if self.runner is not None:
             self.runner.gate_split = expected
@@ -228,7 +228,7 @@ class Rollout:
         if verdict == "FAIL":
             record.message = f"step {step.index + 1} ({step.percent} %) failed: {message}"
         elif verdict == "STOPPED":
-            untouched = "" if "the promotion stands" in message else "; revgate touched nothing"
+            untouched = "; revgate touched nothing after it" if "which stands" in message else "; revgate touched nothing"
             record.message = f"stopped at step {step.index + 1} ({step.percent} %): {message}{untouched}"
         else:
             record.message = (

@@ -41,13 +41,12 @@ def test_chromium_executable_pointing_nowhere_is_a_usage_error(run_suite, tmp_pa
     run.assert_usage_error(f"CHROMIUM_EXECUTABLE={str(missing)!r} is not a file")
 
 
-def test_unparseable_selector_is_a_problem_of_the_page(sample_service, run_suite, auth_env, page_checklist, output_dir):
+def test_unparseable_selector_is_bad_input_before_any_check(sample_service, run_suite, auth_env, page_checklist, output_dir):
+    """The checklist's mistake, found by the browser's own selector engine at start: exit 4, never the page's failure."""
     url = sample_service()
     checklist = page_checklist('[[page]]\nid = "p"\npath = "/"\nselectors = ["#a[", "h1"]\n')
     run = run_suite("--revision-url", url, "tests_frontend", f"--checklist={checklist}", f"--output={output_dir}", env=auth_env)
-    assert run.failed() == {"test_page[p-chromium]"}, run
-    assert "1 problem" in run.stdout and "selector '#a[' cannot be used: Unexpected token" in run.stdout, run
-    assert "Traceback" not in run.output, run
+    run.assert_usage_error("#a[", "selectors")
 
 
 def test_document_error_status_fails_the_page(sample_service, run_suite, auth_env, page_checklist, output_dir):
