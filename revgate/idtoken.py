@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .settings import Secret
+from .credentials import Secret
 
 __all__ = ["ID_TOKEN_ENV", "audience_for", "resolve_id_token"]
 

@@ -24,33 +24,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from .checklist import Checklist, load_checklist, parse_checklist
+from .credentials import MIN_SECRET_LENGTH, USER_ENV, Secret, basic_forms, secret_forms
 from .errors import ChecklistError, ConfigError
 
 __all__ = ["Secret", "Settings", "add_options", "resolve_settings", "settings_key"]
 
 TOKEN_ENV = "REVGATE_AUTH_TOKEN"
-MIN_SECRET_LENGTH = 8
-"""Shorter secrets are refused: every report is scrubbed of the secret's text, and scrubbing
-a few characters would replace them wherever they occur (URLs, numbers, words) with ``***``."""
-
-
-def secret_forms(value: str) -> list[str]:
-    """``value``, its URL-encoded forms and the parts of its base64 encodings that do not depend on
-    the bytes around it (only those at least :data:`MIN_SECRET_LENGTH` long)."""
-    import base64
-    from urllib.parse import quote, quote_plus
-
-    raw = value.encode("utf-8")
-    forms = [value, quote(value, safe=""), quote_plus(value, safe=""), quote(value)]
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
-        start = {0: 0, 1: 2, 2: 3}[shift]  # characters that mix bits of the bytes before
-        end = len(encoded) if (shift + len(raw)) % 3 == 0 else len(encoded) - 4  # and of the bytes after
-        core = encoded[start:end]
-        forms += [core, core.replace("+", "-").replace("/", "_")]
-    return [f for f in dict.fromkeys(forms) if len(f) >= MIN_SECRET_LENGTH]
-
-
 def _header_safe(value: str, where: str, what: str = "the API token") -> None:
     """A secret sent in a header: visible ASCII only (RFC 9110 token68 and header field values; httpx
     encodes header values as ASCII). The message says where the bad character is, never the secret."""
@@ -77,29 +56,6 @@ def _long_enough(value: str, where: str) -> Secret:
     return Secret(value)
 
 
-class Secret:
-    """A secret string: masked wherever it might be printed."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     revision_url: str
@@ -124,7 +80,7 @@ class Settings:
             if secret is not None and secret.reveal():
                 forms += secret_forms(secret.reveal())
         if self.token is not None and self.token.reveal():
-            from .target import USER_ENV, basic_forms  # HTTP Basic: the user:password pair, in every form
+            # HTTP Basic: the user:password pair, in every form
 
             for form in basic_forms(self.token.reveal(), os.environ.get(USER_ENV)):
                 forms += [f for f in (form, *secret_forms(form)) if len(f) >= MIN_SECRET_LENGTH]

@@ -436,7 +436,7 @@ def _scrub(text: str) -> str:
     for name in ("REVGATE_AUTH_TOKEN",):
         value = os.environ.get(name, "").strip()
         if len(value) >= 4:
-            from .settings import secret_forms
+            from .credentials import secret_forms
 
             for form in sorted(secret_forms(value) + [value], key=len, reverse=True):
                 text = text.replace(form, "***")

@@ -19,44 +19,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .settings import Secret, Settings
+from .credentials import USER_ENV, Secret, basic_forms, basic_pair
+from .settings import Settings
 
 __all__ = ["MAX_BODY_BYTES", "USER_ENV", "Probe", "Target", "basic_forms", "basic_pair"]
-
-USER_ENV = "REVGATE_AUTH_USER"
-"""With ``auth_scheme = "Basic"``: the user name, the token being the password."""
-
-
-def basic_pair(token: str, user: str | None) -> str | None:
-    """The ``user:password`` that HTTP Basic auth encodes: ``REVGATE_AUTH_USER`` and the token as the
-    password, or a token that is itself ``user:password`` (a token file); None for a token given
-    already encoded (base64 of ``user:password``), which is sent as it is."""
-    if user:
-        return f"{user}:{token}"
-    return token if ":" in token else None
-
-
-def basic_forms(token: str, user: str | None) -> list[str]:
-    """What a report might show of Basic credentials, beside the token's own forms: the decoded
-    ``user:password`` (and its URL-encoded forms), and the whole base64 value the header carries."""
-    from urllib.parse import quote, quote_plus
-
-    pair = basic_pair(token, user)
-    if pair is None:  # given encoded: the decoded pair is a secret too
-        try:
-            decoded = base64.b64decode(token, validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            return []
-        if ":" not in decoded:
-            return []
-        pair = decoded
-    encoded = base64.b64encode(pair.encode("utf-8")).decode("ascii")
-    forms = [pair, quote(pair, safe=""), quote_plus(pair, safe=""), quote(pair), encoded, encoded.rstrip("=")]
-    forms += [encoded.replace("+", "-").replace("/", "_")]
-    _, _, password = pair.partition(":")
-    if password and password != token:
-        forms.append(password)
-    return forms
 
 SENT: list[tuple[float, int | None]] = []
 """``(epoch seconds, status or None)`` of every request the gate sent in this process: a rollout's
