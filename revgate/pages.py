@@ -155,6 +155,9 @@ class PageWatch:
         """Uncaught error text -> 'URL:line:column' (Chromium's DevTools; a SyntaxError has no stack)."""
         self._in_flight: dict[int, tuple[str, float]] = {}
         """id -> ('GET URL (type)', when it started) of each request not finished."""
+        self.answered: list[tuple[float, str, int]] = []
+        """``(epoch seconds, origin, status)`` of every answer the page got: the gate's own requests,
+        which a rollout's soak takes out of the revision's Cloud Monitoring counts."""
         self._last_activity = time.monotonic()
         self._started = time.monotonic()
         page.on("console", self._on_console)
@@ -232,6 +235,7 @@ class PageWatch:
 
     def _on_response(self, response: Response) -> None:
         request = response.request
+        self.answered.append((time.time(), origin_of(response.url), response.status))
         self._note(f"response {response.status} {request.method} {response.url}")
         if response.status >= 400:
             self.troubles.append(RequestTrouble(request.method, response.url, request.resource_type, status=response.status))

@@ -233,6 +233,16 @@ def _settle(page: Page, check: PageCheck, end: float, loaded: float) -> list[str
         page.wait_for_timeout(min(ABSENT_POLL_MS, remaining))
 
 
+def _count_own(watch: PageWatch, base_url: str) -> None:
+    """The page's answers from the revision's own origin are the gate's own requests (:data:`revgate.target.SENT`)."""
+    from .pages import origin_of
+    from .target import SENT
+
+    origin = origin_of(base_url)
+    SENT.extend((at, status) for at, seen, status in watch.answered if seen == origin)
+    watch.answered.clear()
+
+
 def visit_page(
     context: BrowserContext,
     check: PageCheck,
@@ -304,6 +314,7 @@ def visit_page(
         except PlaywrightError as exc:
             rendering.append(f"cannot read the page's timings: {str(exc).strip().splitlines()[0]}")
 
+    _count_own(watch, base_url)
     documents = {url, visit.final_url} if visit.status is not None else set()
     visit.judgement = judge(
         check,
