@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 
 from revgate.checklist import WebSocket, WsStep, body_pattern, ws_bytes
 from revgate.judge import fail, missing_subset
-from revgate.target import Target
+from revgate.target import SENT, Target
 
 SKIPPED_SHOWN = 5
 """Skipped frames quoted in a failure message (the count says how many there were)."""
@@ -165,6 +165,7 @@ def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Excha
             max_size=4 * 1024 * 1024,
             user_agent_header="revgate",
         ) as ws:
+            SENT.append((time.time(), 101))  # the handshake: one request of the gate's own in Cloud Monitoring
             if check.subprotocols and ws.subprotocol not in check.subprotocols:
                 result.error = f"the server accepted none of the subprotocols {check.subprotocols}"
                 return result
@@ -195,6 +196,7 @@ def _exchange(target: Target, check: WebSocket, url: str, session: str) -> Excha
             ws.close(code=1000)
             result.clean = ws.protocol.close_rcvd is not None
     except InvalidStatus as exc:
+        SENT.append((time.time(), exc.response.status_code))
         result.error = f"handshake refused with HTTP {exc.response.status_code}"
     except ConnectionClosed as exc:
         result.error = f"the server closed the connection (code {exc.rcvd.code if exc.rcvd else 'none'})"
