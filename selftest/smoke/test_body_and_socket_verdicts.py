@@ -173,6 +173,8 @@ def test_websocket_forbid_hold_and_binary(ws_app, run_suite, checklist_text):
         .replace('path = "/quiet"', 'path = "/drop"')
         .replace('send = "hex:cafe"', 'send = "base64:3q0="')  # 0xdead: the echo carries a forbidden pattern
         + '\n[[websocket]]\nid = "late"\npath = "/late"\nsend = { code = "ok" }\nexpect = { type = "done" }\nforbid = [\'"type": "error"\']\n'
+        # a frame after the awaited one is read while the socket is held (with no hold, only if it came already)
+        + 'hold_ms = 500\n'
     )
     run = run_suite("tests_smoke", "--revision-url", ws_app, f"--checklist={checklist_text(broken)}")
     assert run.returncode == 1, run
