@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sandbox.control import Sandbox  # noqa: E402
+from sandbox.users import Users  # noqa: E402
 
 CHECKLIST = """
 [health]
@@ -50,31 +50,6 @@ path = "/api/hints"
 auth = false
 """
 INTERVAL = 60.0
-
-
-class Users(threading.Thread):
-    """Requests to the service URL (20 a second, bounded); records the first 500 of ``revision``."""
-
-    def __init__(self, url: str, revision: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.revision = url, revision
-        self.first_error: float | None = None
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        import httpx
-
-        with httpx.Client(timeout=5) as client:
-            for _ in range(20 * 900):
-                if self.stop.is_set():
-                    return
-                try:
-                    answer = client.get(self.url + "/api/hints")
-                    if answer.status_code >= 500 and answer.headers.get("x-revision") == self.revision and self.first_error is None:
-                        self.first_error = time.time()
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
 
 
 def _restored(sb: Sandbox, service: str, canary: str, deadline: float) -> float | None:
@@ -99,8 +74,7 @@ def _env(sb: Sandbox) -> dict[str, str]:
 
 def revgate_trial(sb: Sandbox, name: str, after: float, checklist: Path, workdir: Path) -> float:
     stable, canary, url = _deploy(sb, name, [f"error_rate:1@after={after:g}s"])
-    users = Users(sb.service_url(name), canary)
-    users.start()
+    users = Users(sb.service_url(name), rate=20, limit=20 * 900, seconds=900).start()
     proc = subprocess.Popen(
         [sys.executable, "-m", "revgate", f"--revision-url={url}", f"--service={name}", f"--checklist={checklist}",
          "--sections=smoke", "--rollout=10,100", "--soak=10m"],
@@ -108,10 +82,11 @@ def revgate_trial(sb: Sandbox, name: str, after: float, checklist: Path, workdir
     )
     restored = _restored(sb, name, canary, time.time() + after + 300) if _wait_for(sb, name, canary) else None
     proc.wait(timeout=120)
-    users.stop.set()
-    if restored is None or users.first_error is None:
+    users.stop()
+    first_error = users.first_error_of(canary)
+    if restored is None or first_error is None:
         raise SystemExit(f"revgate trial on {name}: the canary was not rolled back")
-    return restored - users.first_error
+    return restored - first_error
 
 
 def _wait_for(sb: Sandbox, name: str, canary: str, timeout: float = 120) -> bool:
@@ -131,8 +106,7 @@ def interval_trial(sb: Sandbox, name: str, after: float) -> float:
 
     stable, canary, url = _deploy(sb, name, [f"error_rate:1@after={after:g}s"])
     sb.update_traffic(name, to_revisions={stable: 90, canary: 10})
-    users = Users(sb.service_url(name), canary)
-    users.start()
+    users = Users(sb.service_url(name), rate=20, limit=20 * 900, seconds=900).start()
     os.environ.update(sb.env)  # the monitoring client's endpoint: the sandbox's
     client = metric_client()
     promoted = time.time()
@@ -158,10 +132,11 @@ def interval_trial(sb: Sandbox, name: str, after: float) -> float:
         if tick > 10:
             raise SystemExit(f"interval trial on {name}: no failure seen in {tick} intervals")
     restored = _restored(sb, name, canary, time.time() + 60)
-    users.stop.set()
-    if restored is None or users.first_error is None:
+    users.stop()
+    first_error = users.first_error_of(canary)
+    if restored is None or first_error is None:
         raise SystemExit(f"interval trial on {name}: the canary was not rolled back")
-    return restored - users.first_error
+    return restored - first_error
 
 
 def healthy_trial(sb: Sandbox, name: str, checklist: Path, workdir: Path, soak: float) -> float:

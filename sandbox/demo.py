@@ -44,6 +44,7 @@ from pathlib import Path
 
 from sandbox import lifecycle
 from sandbox.control import Sandbox
+from sandbox.users import Users
 
 SERVICE = "emergence"
 REPO = Path(__file__).resolve().parent.parent
@@ -141,26 +142,6 @@ p99_latency_ms = 2000
 """
 
 
-def _users(url: str, stop: threading.Event) -> threading.Thread:
-    """Users of the service: 25 requests a second to its URL (bounded), until ``stop``."""
-    import httpx
-
-    def run() -> None:
-        with httpx.Client(timeout=5) as client:
-            for _ in range(25 * 300):
-                if stop.is_set():
-                    return
-                try:
-                    client.get(url + "/api/hints")
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.04)
-
-    thread = threading.Thread(target=run, name="users", daemon=True)
-    thread.start()
-    return thread
-
-
 def _rollout(sandbox: Sandbox, url: str, title: str, receiver: Receiver, checklist: Path) -> int:
     cmd = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests_smoke", "tests_metrics",
@@ -170,14 +151,12 @@ def _rollout(sandbox: Sandbox, url: str, title: str, receiver: Receiver, checkli
     shown = " ".join(["pytest", *cmd[5:]])
     print(f"\n=== {title}\n$ REVGATE_NOTIFY=$WEBHOOK {shown}", flush=True)
     env = {**os.environ, **sandbox.env, "REVGATE_NOTIFY": receiver.url}
-    stop = threading.Event()
-    users = _users(sandbox.service_url(SERVICE), stop)
+    users = Users(sandbox.service_url(SERVICE), rate=25, limit=25 * 300).start()
     started = time.monotonic()
     try:
         code = subprocess.call(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL)
     finally:
-        stop.set()
-        users.join(timeout=10)
+        users.stop()
     verdicts = {0: "PASS: carried to 100 %, watched all the way", 1: "FAIL: rolled back mid-rollout"}
     print(f"--> {verdicts.get(code, f'exit {code}')} ({time.monotonic() - started:.1f} s)", flush=True)
     receiver.show()

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from sandbox.control import Sandbox
+from sandbox.users import Users
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_PERIOD = 2.0
@@ -68,49 +69,12 @@ def service(request: pytest.FixtureRequest) -> str:
     return f"ro-{words[:20].rstrip('-')}-{digest}"
 
 
-@dataclass
-class Users:
-    """Requests to the service URL from a background thread (bounded in count and time), as users send them."""
-
-    url: str
-    answers: list[tuple[float, str, int]] = field(default_factory=list)
-    """``(epoch seconds, revision that answered, status)``."""
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self, *, rate: float = 40.0, limit: int = 6000, seconds: float = 150.0) -> Users:
-        def run() -> None:
-            deadline = time.monotonic() + seconds
-            with httpx.Client(timeout=5) as client:
-                for _ in range(limit):
-                    if self._stop.is_set() or time.monotonic() > deadline:
-                        return
-                    try:
-                        answer = client.get(self.url + "/api/hints")
-                        self.answers.append((time.time(), answer.headers.get("x-revision", ""), answer.status_code))
-                    except httpx.HTTPError:
-                        pass
-                    time.sleep(1 / rate)
-
-        self._thread = threading.Thread(target=run, name="users", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def first_error_of(self, revision: str) -> float | None:
-        return next((at for at, rev, status in self.answers if rev == revision and status >= 500), None)
-
-
 @pytest.fixture
 def users(sandbox: Sandbox) -> Iterator[Callable[[str], Users]]:
     started: list[Users] = []
 
     def start(service: str) -> Users:
-        u = Users(sandbox.service_url(service)).start()
+        u = Users(sandbox.service_url(service), seconds=150).start()
         started.append(u)
         return u
 
